@@ -1,0 +1,176 @@
+# dm-broker: one non-recursive Makefile.
+#
+#   make              build everything into $(BUILD) (default build/)
+#   make check        the whole test suite (the README's test command)
+#   make check-asan   the unit and integration suites built with ASan+UBSan
+#   make bench        benchmarks (figures and ratios, not pass/fail)
+#   make demo         the main job on the simulator
+#   make format       apply .clang-format
+#
+# SANITIZE=1 builds with ASan+UBSan (check-asan uses BUILD=build/asan).
+
+BUILD    ?= build
+O        := $(BUILD)/obj
+BIN      := $(BUILD)/bin
+LIBEXEC  := $(BUILD)/libexec
+TESTBIN  := $(BUILD)/tests
+
+CC       ?= cc
+CFLAGS   ?= -O2 -g
+WARN     := -Wall -Wextra -Werror -Wshadow -Wmissing-prototypes -Wstrict-prototypes \
+            -Wformat=2 -Wpointer-arith -Wvla -Wno-format-nonliteral
+ALL_CFLAGS := -std=c11 -D_GNU_SOURCE -D__XEN_TOOLS__ -I. $(WARN) $(CFLAGS) -MMD -MP
+ALL_LDFLAGS := $(LDFLAGS)
+
+ifeq ($(SANITIZE),1)
+ALL_CFLAGS  += -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
+ALL_LDFLAGS += -fsanitize=address,undefined
+endif
+
+PKG_LIBS_EVENT   := $(shell pkg-config --libs libevent)
+PKG_LIBS_JSON    := $(shell pkg-config --libs json-c)
+PKG_LIBS_SECCOMP := $(shell pkg-config --libs libseccomp)
+PKG_LIBS_CAPNG   := $(shell pkg-config --libs libcap-ng)
+PKG_CFLAGS_JSON  := $(shell pkg-config --cflags json-c)
+ALL_CFLAGS += $(PKG_CFLAGS_JSON)
+XEN_LIBS := -lxendevicemodel -lxenforeignmemory -lxenevtchn -lxenstore -lxenctrl -lxentoolcore
+
+# ---- libraries -------------------------------------------------------------
+
+COMMON_SRCS := $(wildcard common/*.c)
+IPC_SRCS    := $(wildcard ipc/*.c)
+HV_SRCS     := $(filter-out hv/hv_xen.c,$(wildcard hv/*.c))
+HVXEN_SRCS  := $(wildcard hv/hv_xen.c)
+DMB_SRCS    := $(wildcard dm/*.c)
+SIM_SRCS    := $(filter-out sim/main-%.c,$(wildcard sim/*.c))
+DEV_SRCS    := $(filter-out devices/main-%.c,$(wildcard devices/*.c))
+DAEMON_SRCS := $(filter-out daemon/main.c,$(wildcard daemon/*.c))
+
+obj = $(patsubst %.c,$(O)/%.o,$(1))
+
+LIBCOMMON := $(O)/libcommon.a
+LIBIPC    := $(O)/libipc.a
+LIBHV     := $(O)/libhv.a
+LIBDMB    := $(O)/libdmb.a
+LIBSIM    := $(O)/libsim.a
+LIBDEV    := $(O)/libdevices.a
+LIBDAEMON := $(O)/libdaemon.a
+
+$(LIBCOMMON): $(call obj,$(COMMON_SRCS))
+$(LIBIPC):    $(call obj,$(IPC_SRCS))
+$(LIBHV):     $(call obj,$(HV_SRCS) $(HVXEN_SRCS))
+$(LIBDMB):    $(call obj,$(DMB_SRCS))
+$(LIBSIM):    $(call obj,$(SIM_SRCS))
+$(LIBDEV):    $(call obj,$(DEV_SRCS))
+$(LIBDAEMON): $(call obj,$(DAEMON_SRCS))
+
+$(O)/%.a:
+	@mkdir -p $(dir $@)
+	@rm -f $@
+	$(AR) rcs $@ $^
+
+$(O)/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -c -o $@ $<
+
+# ---- programs --------------------------------------------------------------
+
+BASE_LIBS := $(LIBIPC) $(LIBCOMMON)
+DMB_LINK  := $(LIBDMB) $(BASE_LIBS) $(PKG_LIBS_SECCOMP) $(XEN_LIBS)
+
+PROGRAMS := $(BIN)/dmbsimd $(BIN)/dmbsimctl
+DEVICES  := $(patsubst devices/main-%.c,$(LIBEXEC)/dm-%,$(wildcard devices/main-*.c))
+
+ifneq ($(wildcard daemon/main.c),)
+PROGRAMS += $(BIN)/dmbrokerd
+endif
+ifneq ($(wildcard cli/dmbrokerctl.c),)
+PROGRAMS += $(BIN)/dmbrokerctl
+endif
+
+$(BIN)/dmbsimd: $(O)/sim/main-simd.o $(LIBSIM) $(BASE_LIBS)
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_LDFLAGS) -o $@ $^ -lpthread
+
+$(BIN)/dmbsimctl: $(O)/sim/main-simctl.o $(LIBSIM) $(LIBHV) $(BASE_LIBS)
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_LDFLAGS) -o $@ $^ -lpthread $(XEN_LIBS)
+
+$(BIN)/dmbrokerd: $(O)/daemon/main.o $(LIBDAEMON) $(LIBHV) $(LIBSIM) $(BASE_LIBS)
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(PKG_LIBS_EVENT) $(PKG_LIBS_JSON) $(PKG_LIBS_SECCOMP) \
+		$(PKG_LIBS_CAPNG) $(XEN_LIBS) -lpthread
+
+$(BIN)/dmbrokerctl: $(O)/cli/dmbrokerctl.o $(LIBDAEMON) $(LIBHV) $(LIBSIM) $(BASE_LIBS)
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(PKG_LIBS_JSON) $(PKG_LIBS_EVENT) $(PKG_LIBS_SECCOMP) \
+		$(PKG_LIBS_CAPNG) $(XEN_LIBS) -lpthread
+
+$(LIBEXEC)/dm-%: $(O)/devices/main-%.o $(LIBDEV) $(LIBDMB) $(BASE_LIBS)
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(PKG_LIBS_SECCOMP) $(XEN_LIBS)
+
+# ---- tests -----------------------------------------------------------------
+
+TEST_SRCS  := $(wildcard tests/unit/test-*.c)
+TESTS      := $(patsubst tests/unit/%.c,$(TESTBIN)/%,$(TEST_SRCS))
+TEST_HELPERS := $(filter-out tests/unit/test-%.c,$(wildcard tests/unit/*.c)) tests/test.c
+TEST_HELPER_OBJS := $(call obj,$(TEST_HELPERS))
+TEST_LINK := $(LIBDAEMON) $(LIBDEV) $(LIBDMB) $(LIBHV) $(LIBSIM) $(BASE_LIBS) \
+	$(PKG_LIBS_EVENT) $(PKG_LIBS_JSON) $(PKG_LIBS_SECCOMP) $(PKG_LIBS_CAPNG) $(XEN_LIBS) -lpthread
+
+# Test helper programs (probes, raw device models) built from tests/progs/*.c.
+TPROG_SRCS := $(wildcard tests/progs/*.c)
+TPROGS     := $(patsubst tests/progs/%.c,$(TESTBIN)/progs/%,$(TPROG_SRCS))
+
+$(TESTBIN)/test-%: $(O)/tests/unit/test-%.o $(TEST_HELPER_OBJS) $(TEST_LINK_DEPS) \
+		$(LIBDAEMON) $(LIBDEV) $(LIBDMB) $(LIBHV) $(LIBSIM) $(BASE_LIBS)
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_LDFLAGS) -o $@ $(O)/tests/unit/test-$*.o $(TEST_HELPER_OBJS) $(TEST_LINK)
+
+$(TESTBIN)/progs/%: $(O)/tests/progs/%.o $(LIBDEV) $(LIBDMB) $(LIBHV) $(BASE_LIBS)
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(PKG_LIBS_SECCOMP) $(XEN_LIBS) -lpthread
+
+# ---- benchmarks ------------------------------------------------------------
+
+BENCH_SRCS := $(wildcard bench/*.c)
+BENCHES    := $(patsubst bench/%.c,$(BUILD)/bench/%,$(BENCH_SRCS))
+
+$(BUILD)/bench/%: $(O)/bench/%.o $(LIBDEV) $(LIBDMB) $(LIBHV) $(LIBSIM) $(BASE_LIBS)
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(PKG_LIBS_SECCOMP) $(XEN_LIBS) -lpthread
+
+# ---- top-level targets -----------------------------------------------------
+
+.PHONY: all programs tests check check-unit check-asan bench demo format clean
+.DEFAULT_GOAL := all
+
+all: programs tests $(BENCHES)
+programs: $(PROGRAMS) $(DEVICES)
+tests: $(TESTS) $(TPROGS)
+
+# The whole suite: plain build, then the ASan+UBSan build; one summary line.
+check: all
+	@tests/run-all.sh
+
+check-unit: all
+	@tests/run.sh --build $(BUILD)
+
+check-asan:
+	@$(MAKE) --no-print-directory BUILD=build/asan SANITIZE=1 all
+	@tests/run.sh --build build/asan
+
+bench: all
+	@bench/run.sh $(BUILD)
+
+demo: all
+	@tools/demo.sh $(BUILD)
+
+format:
+	clang-format -i $$(git ls-files '*.c' '*.h')
+
+clean:
+	rm -rf $(BUILD)
+
+-include $(shell find $(O) -name '*.d' 2>/dev/null)
