@@ -216,6 +216,9 @@ int dmb_req_decode_buffered(const struct dmb_claims *c, const buf_ioreq_t *b0,
 	default:
 		return fail(why, "unknown buffered type");
 	}
+	/* As for synchronous writes: the device sees only the bytes written. */
+	if (r.size < 8)
+		r.data &= (1ull << (8 * r.size)) - 1;
 	*out = r;
 	return 0;
 }

@@ -58,6 +58,11 @@ enum sim_msg {
 	SIM_SCN_RESULT = 102,
 };
 
+/* SIM_DOMAIN_CREATE flags (a32[1]). */
+#define SIM_DOMAIN_F_PAUSED (1u << 0) /* created paused, as xl create -p */
+#define SIM_DOMAIN_F_STDVGA (1u << 1) /* emulate stdvga's buffered VGA-memory writes */
+#define SIM_DOMAIN_F_POLL   (1u << 2) /* vCPUs spin before blocking on their port */
+
 /* The request payload: one fixed layout for every request type. */
 struct sim_req {
 	uint32_t domid;

@@ -384,6 +384,10 @@ static int wait_unpaused(struct sim_domain *d, struct sim_vcpu *v)
 {
 	int r = 0;
 
+	/* Fast path for the common case, without the lock (every guest access comes here). */
+	if (!flag(&d->paused) && !flag(&d->dying) && !flag(&d->crashed) && !flag(&d->shutdown) &&
+	    !atomic_load(&v->abort))
+		return 0;
 	pthread_mutex_lock(&d->lock);
 	while (d->paused && !d->dying && !d->crashed && !atomic_load(&v->abort)) {
 		struct timespec ts;

@@ -12,6 +12,7 @@
 #include "sim/sim.h"
 
 #define SIM_DEFAULT_POLL_NS 50000u
+#define SIM_DOMID_LIMIT     0x7ff0u /* DOMID_FIRST_RESERVED */
 
 struct sim_port {
 	uint32_t port; /* the guest-side event channel number (vp_eport) */
@@ -68,6 +69,7 @@ struct sim_domain {
 struct sim {
 	pthread_mutex_t lock; /* the domain table */
 	struct sim_domain *dom[SIM_MAX_DOMAINS];
+	struct sim_domain *by_id[SIM_DOMID_LIMIT]; /* O(1) lookup on every guest access */
 	uint32_t next_domid;
 	sim_event_fn event_fn;
 	void *event_opaque;

@@ -182,14 +182,12 @@ struct sim_domain *sim_domain_get(struct sim *sim, uint32_t domid)
 {
 	struct sim_domain *d = NULL;
 
+	if (domid >= SIM_DOMID_LIMIT)
+		return NULL;
 	pthread_mutex_lock(&sim->lock);
-	for (unsigned i = 0; i < SIM_MAX_DOMAINS; i++) {
-		if (sim->dom[i] && sim->dom[i]->domid == domid) {
-			d = sim->dom[i];
-			atomic_fetch_add(&d->refs, 1);
-			break;
-		}
-	}
+	d = sim->by_id[domid];
+	if (d)
+		atomic_fetch_add(&d->refs, 1);
 	pthread_mutex_unlock(&sim->lock);
 	return d;
 }
@@ -258,10 +256,13 @@ int sim_domain_create(struct sim *sim, const char *name, unsigned nr_vcpus, uint
 		domain_free(d);
 		return -ENOSPC;
 	}
-	domid = d->domid = sim->next_domid++;
-	if (sim->next_domid >= 0x7ff0) /* DOMID_FIRST_RESERVED */
-		sim->next_domid = 1;
+	/* Like Xen, hand out increasing domids, skipping ones still in use. */
+	while (sim->by_id[sim->next_domid])
+		sim->next_domid = sim->next_domid + 1 >= SIM_DOMID_LIMIT ? 1 : sim->next_domid + 1;
+	domid = d->domid = sim->next_domid;
+	sim->next_domid = domid + 1 >= SIM_DOMID_LIMIT ? 1 : domid + 1;
 	sim->dom[slot] = d;
+	sim->by_id[domid] = d;
 	pthread_mutex_unlock(&sim->lock);
 
 	if (sim->event_fn)
@@ -313,6 +314,7 @@ int sim_domain_destroy(struct sim *sim, uint32_t domid)
 		if (sim->dom[i] && sim->dom[i]->domid == domid) {
 			d = sim->dom[i];
 			sim->dom[i] = NULL;
+			sim->by_id[domid] = NULL;
 			break;
 		}
 	}
@@ -375,7 +377,7 @@ int sim_domain_pause(struct sim *sim, uint32_t domid, bool pause)
 	if (!d)
 		return -ESRCH;
 	pthread_mutex_lock(&d->lock);
-	d->paused = pause;
+	__atomic_store_n(&d->paused, pause, __ATOMIC_RELEASE);
 	pthread_cond_broadcast(&d->cond);
 	pthread_mutex_unlock(&d->lock);
 	sim_domain_put(d);

@@ -51,10 +51,6 @@ struct sim_domain;
 /* Called (from any thread) when a domain appears or goes, for lifecycle watches. */
 typedef void (*sim_event_fn)(void *opaque, uint32_t kind, uint32_t domid);
 
-#define SIM_DOMAIN_F_PAUSED (1u << 0) /* created paused, as xl create -p */
-#define SIM_DOMAIN_F_STDVGA (1u << 1) /* emulate stdvga's buffered VGA-memory writes */
-#define SIM_DOMAIN_F_POLL   (1u << 2) /* vCPUs spin before blocking on their port */
-
 int sim_new(sim_event_fn fn, void *opaque, struct sim **ret);
 void sim_free(struct sim *sim);
 

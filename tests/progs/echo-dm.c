@@ -61,7 +61,7 @@ static uint64_t pio_read(void *o, uint16_t port, unsigned size)
 
 	(void)size;
 	count(e);
-	if (port == 0x5ff) /* reports the last TIMEOFFSET and INVALIDATE count */
+	if (port == 0x5fc) /* reports the last TIMEOFFSET and INVALIDATE count */
 		return (uint64_t)e->timeoffset << 8 | e->invalidates;
 	return i >= 0 ? e->val[i] : 0xcafe0000u | port;
 }

@@ -130,6 +130,11 @@ static pid_t spawn(const struct test_dm_spec *spec, int child_sock)
 	/* The device model's channel on fd 3, nothing else beyond stdio. */
 	if (dup2(child_sock, DMP_FD) < 0)
 		_exit(127);
+	if (spec->log_path) {
+		int fd = open(spec->log_path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+		if (fd < 0 || dup2(fd, 1) < 0 || dup2(fd, 2) < 0)
+			_exit(127);
+	}
 	close_range(DMP_FD + 1, ~0u, 0);
 	execv(exe, (char *const *)argv);
 	_exit(127);
@@ -225,7 +230,7 @@ int test_dm_stop(struct sim_fixture *f, struct test_dm *dm)
 	int status = -1;
 
 	(void)frame_send(dm->sock, DMP_SHUTDOWN, 0, NULL, 0, NULL, 0);
-	while (waitpid(dm->pid, &status, WNOHANG) == 0) {
+	while (dm->pid > 0 && waitpid(dm->pid, &status, WNOHANG) == 0) {
 		if (util_now_ns() > deadline) {
 			kill(dm->pid, SIGKILL);
 			waitpid(dm->pid, &status, 0);

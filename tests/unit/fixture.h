@@ -35,6 +35,7 @@ struct test_dm_spec {
 	unsigned bufioreq;
 	uint32_t poll_us;
 	const char *name;
+	const char *log_path; /* the DM's stdout and stderr go here (appended) if set */
 };
 
 struct test_dm {

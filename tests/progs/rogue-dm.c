@@ -1,0 +1,170 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * rogue-dm: a device model that breaks the rules on purpose, for tests.
+ * It takes the handoff like any device model (without libdmb, so that it can
+ * do what libdmb never would) and then misbehaves as --mode says:
+ *
+ *   backwards   answer a request by going INPROCESS then READY (backwards)
+ *   unknown     write state 7 into the slot
+ *   none        hand the slot back as NONE without answering
+ *   eport       answer correctly, then scribble vp_eport
+ *   hang        never answer (the vCPU stays blocked)
+ *   good        answer reads with 0x600d and behave (control case)
+ *   garbage     after READY, send the broker random bytes
+ *   oversized   after READY, send a frame larger than any message
+ *   fds         after READY, send DMP_DMOP frames carrying fds
+ *   flood       after READY, send DMP_STATS frames as fast as possible
+ *   exit-early  exit before READY
+ *   dmop-foreign after PORTS, ask for a BAR move of a device it does not own
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <sys/mman.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "common/util.h"
+#include "ipc/dmproto.h"
+#include "ipc/frame.h"
+#include "ipc/simchan.h"
+
+static struct frame fr;
+
+static void die(const char *what)
+{
+	fprintf(stderr, "rogue-dm: %s\n", what);
+	_exit(1);
+}
+
+static void recv_type(uint16_t type)
+{
+	if (frame_recv(DMP_FD, &fr, sizeof(fr.payload), FRAME_MAX_FDS) < 0 || fr.hdr.type != type)
+		die("handoff");
+}
+
+static void junk_frames(const char *mode)
+{
+	unsigned char buf[FRAME_MAX_SIZE + 512];
+	int devnull = open("/dev/null", O_RDONLY | O_CLOEXEC);
+
+	for (unsigned i = 0; i < 100000; i++) {
+		if (!strcmp(mode, "garbage")) {
+			for (unsigned k = 0; k < 64; k++)
+				buf[k] = (unsigned char)rand();
+			if (send(DMP_FD, buf, 1 + (size_t)(rand() % 64), MSG_NOSIGNAL) < 0)
+				break;
+		} else if (!strcmp(mode, "oversized")) {
+			memset(buf, 0x41, sizeof(buf));
+			if (send(DMP_FD, buf, sizeof(buf), MSG_NOSIGNAL) < 0)
+				break;
+		} else if (!strcmp(mode, "fds")) {
+			struct dmp_dmop op = {.op = DMP_DMOP_MSI};
+			if (frame_send(DMP_FD, DMP_DMOP, i, &op, sizeof(op), &devnull, 1) < 0)
+				break;
+		} else { /* flood */
+			struct dmp_stats st = {0};
+			if (frame_send(DMP_FD, DMP_STATS, i, &st, sizeof(st), NULL, 0) < 0)
+				break;
+		}
+	}
+	pause();
+}
+
+static void misbehave(const char *mode, shared_iopage_t *page, unsigned nr, const int *to_dm,
+		      const int *to_sim)
+{
+	for (;;) {
+		struct pollfd pfd[SIMCHAN_MAX_VCPUS];
+
+		for (unsigned v = 0; v < nr; v++)
+			pfd[v] = (struct pollfd){.fd = to_dm[v], .events = POLLIN};
+		if (poll(pfd, nr, -1) < 0)
+			continue;
+		for (unsigned v = 0; v < nr; v++) {
+			ioreq_t *slot = &page->vcpu_ioreq[v];
+			eventfd_t cnt;
+
+			(void)eventfd_read(to_dm[v], &cnt);
+			if (ioreq_load_state(slot) != STATE_IOREQ_READY)
+				continue;
+			if (!strcmp(mode, "hang"))
+				continue;
+			ioreq_store_state(slot, STATE_IOREQ_INPROCESS);
+			if (!strcmp(mode, "backwards")) {
+				/* Let the vCPU see INPROCESS first, or it cannot see us go back. */
+				(void)eventfd_write(to_sim[v], 1);
+				usleep(50000);
+				ioreq_store_state(slot, STATE_IOREQ_READY);
+			} else if (!strcmp(mode, "unknown")) {
+				ioreq_store_state(slot, 7);
+			} else if (!strcmp(mode, "none")) {
+				ioreq_store_state(slot, STATE_IOREQ_NONE);
+			} else {
+				if (slot->dir == IOREQ_READ)
+					slot->data = 0x600d;
+				ioreq_store_state(slot, STATE_IORESP_READY);
+				if (!strcmp(mode, "eport"))
+					slot->vp_eport = 0x7777;
+			}
+			(void)eventfd_write(to_sim[v], 1);
+		}
+	}
+}
+
+int main(int argc, char **argv)
+{
+	const char *mode = "good";
+	struct dmp_hello hello;
+	struct dmp_ports ports;
+	shared_iopage_t *page;
+	int to_dm[SIMCHAN_MAX_VCPUS], to_sim[SIMCHAN_MAX_VCPUS];
+	int c;
+
+	while ((c = getopt(argc, argv, "m:")) != -1)
+		if (c == 'm')
+			mode = optarg;
+	recv_type(DMP_HELLO);
+	if (frame_get(&fr, &hello, sizeof(hello)) < 0)
+		die("hello");
+	for (int k = 0; k < DMP_CLAIM_KINDS; k++)
+		recv_type(DMP_CLAIMS);
+	recv_type(DMP_PAGES);
+	if (fr.nfds < 1)
+		die("pages");
+	page = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_SHARED, fr.fds[0], 0);
+	if (page == MAP_FAILED)
+		die("mmap");
+	frame_release(&fr);
+	if (!strcmp(mode, "exit-early"))
+		_exit(7);
+	if (frame_send(DMP_FD, DMP_READY, 0, NULL, 0, NULL, 0) < 0)
+		die("ready");
+	if (!strcmp(mode, "garbage") || !strcmp(mode, "oversized") || !strcmp(mode, "fds") ||
+	    !strcmp(mode, "flood"))
+		junk_frames(mode);
+	recv_type(DMP_PORTS);
+	if (frame_get(&fr, &ports, sizeof(ports)) < 0 || ports.kind != DMP_PORTS_SIM ||
+	    ports.nr_vcpus > SIMCHAN_MAX_VCPUS || fr.nfds < 1 + 2 * ports.nr_vcpus)
+		die("ports");
+	for (unsigned v = 0; v < ports.nr_vcpus; v++) {
+		to_dm[v] = frame_take_fd(&fr, 1 + 2 * v);
+		to_sim[v] = frame_take_fd(&fr, 2 + 2 * v);
+	}
+	if (!strcmp(mode, "dmop-foreign")) {
+		struct dmp_dmop op = {.op = DMP_DMOP_BAR_MOVE};
+		op.u.bar.sbdf = IOREQ_SBDF(0, 0, 31, 0);
+		op.u.bar.old_base = 0xe0000000;
+		op.u.bar.new_base = 0xe1000000;
+		op.u.bar.size = 0x1000;
+		(void)frame_send(DMP_FD, DMP_DMOP, 1, &op, sizeof(op), NULL, 0);
+		mode = "good";
+	}
+	misbehave(mode, page, ports.nr_vcpus, to_dm, to_sim);
+	return 0;
+}

@@ -1,0 +1,11 @@
+#!/bin/bash
+# Install what dm-broker needs to build and test on Debian 12 (as root, or via sudo).
+set -eu
+pkgs=(build-essential pkg-config clang clang-format valgrind
+      libxen-dev libevent-dev libjson-c-dev libseccomp-dev libcap-ng-dev
+      bubblewrap)
+sudo=""
+[ "$(id -u)" -eq 0 ] || sudo=sudo
+export DEBIAN_FRONTEND=noninteractive
+$sudo apt-get update -q
+$sudo apt-get install -y -q --no-install-recommends "${pkgs[@]}"
