@@ -11,6 +11,7 @@
 #include <poll.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/epoll.h>
 #include <sys/mman.h>
 #include <unistd.h>
 
@@ -79,6 +80,8 @@ static int handle_channel_msg(struct dmb *d)
 		if (!d->broker_gone)
 			log_warn("broker channel closed; serving on without it");
 		d->broker_gone = true;
+		/* A closed socket stays readable: stop waiting on it, or the loop would spin. */
+		(void)epoll_ctl(d->epoll_fd, EPOLL_CTL_DEL, d->fd, NULL);
 		return 0;
 	}
 	if (r < 0)

@@ -12,6 +12,7 @@
 #include <sys/eventfd.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <linux/types.h>
@@ -123,10 +124,16 @@ int dmb_transport_sim(struct dmb *d, struct frame *f, const struct dmp_ports *ms
 {
 	unsigned nr = msg->nr_vcpus, want = 1 + 2 * nr + (msg->has_buf ? 1 : 0);
 	struct tr_sim *t;
+	struct stat st;
 	void *chan;
 	int r;
 
 	if (nr > SIMCHAN_MAX_VCPUS || f->nfds != want)
+		return -EPROTO;
+	/* A channel page shorter than a page would SIGBUS us on the first notify. */
+	if (fstat(f->fds[0], &st) < 0)
+		return -errno;
+	if (st.st_size < (off_t)IOREQ_PAGE_SIZE)
 		return -EPROTO;
 	chan = mmap(NULL, IOREQ_PAGE_SIZE, PROT_READ | PROT_WRITE, MAP_SHARED, f->fds[0], 0);
 	if (chan == MAP_FAILED)

@@ -118,7 +118,8 @@ int frame_get(const struct frame *f, void *dst, size_t len)
 {
 	if (f->hdr.len != len)
 		return -EBADMSG;
-	memcpy(dst, f->payload, len);
+	if (len) /* frame_get(f, NULL, 0) checks for an empty payload; memcpy(NULL, ..., 0) is UB */
+		memcpy(dst, f->payload, len);
 	return 0;
 }
 
