@@ -9,7 +9,7 @@
 #include "ipc/frame.h"
 
 int handoff_send_setup(int sock, const struct dmp_hello *hello, const struct handoff_claims *c,
-		       struct hv_pages *pages)
+                       struct hv_pages *pages)
 {
 	struct dmp_claims *msg = calloc(1, sizeof(*msg));
 	struct dmp_pages pmsg;
@@ -53,13 +53,13 @@ int handoff_send_ports(int sock, struct hv_ports *ports)
 }
 
 static int map_one(struct hv *hv, uint32_t domid, uint16_t id, unsigned kind,
-		   const struct dmp_range *r, bool map)
+                   const struct dmp_range *r, bool map)
 {
 	if (kind == DMP_CLAIM_PCI)
 		return map ? hv_map_pcidev(hv, domid, id, (uint32_t)r->start)
-			   : hv_unmap_pcidev(hv, domid, id, (uint32_t)r->start);
+		           : hv_unmap_pcidev(hv, domid, id, (uint32_t)r->start);
 	return map ? hv_map_range(hv, domid, id, (enum hv_range_type)kind, r->start, r->end)
-		   : hv_unmap_range(hv, domid, id, (enum hv_range_type)kind, r->start, r->end);
+	           : hv_unmap_range(hv, domid, id, (enum hv_range_type)kind, r->start, r->end);
 }
 
 int handoff_map_claims(struct hv *hv, uint32_t domid, uint16_t id, const struct handoff_claims *c)
@@ -82,7 +82,7 @@ int handoff_map_claims(struct hv *hv, uint32_t domid, uint16_t id, const struct 
 }
 
 void handoff_unmap_claims(struct hv *hv, uint32_t domid, uint16_t id,
-			  const struct handoff_claims *c)
+                          const struct handoff_claims *c)
 {
 	for (unsigned k = 0; k < DMP_CLAIM_KINDS; k++)
 		for (unsigned i = 0; i < c->n[k]; i++)

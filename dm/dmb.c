@@ -9,6 +9,7 @@
  */
 #include <errno.h>
 #include <poll.h>
+#include <signal.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/epoll.h>
@@ -200,6 +201,8 @@ int dmb_open(const struct dmb_config *cfg, struct dmb **ret)
 		return -ENOMEM;
 	}
 	d->frame->nfds = 0;
+	/* Our stdout/stderr are the broker's pipes; outliving the broker must not kill us. */
+	signal(SIGPIPE, SIG_IGN);
 	d->ops = cfg->ops;
 	d->opaque = cfg->opaque;
 	d->fd = cfg->fd >= 0 ? cfg->fd : DMB_FD_DEFAULT;

@@ -54,6 +54,11 @@ int hv_domain_shutdown(struct hv *hv, uint32_t domid, enum hv_shutdown_reason re
 	return hv->ops->domain_shutdown(hv, domid, reason);
 }
 
+int hv_domain_destroy(struct hv *hv, uint32_t domid)
+{
+	return hv->ops->domain_destroy(hv, domid);
+}
+
 int hv_create_server(struct hv *hv, uint32_t domid, enum hv_bufioreq buf, uint16_t *ret_id)
 {
 	return hv->ops->create_server(hv, domid, buf, ret_id);

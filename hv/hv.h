@@ -75,6 +75,7 @@ struct hv_ops {
 	int (*domain_pause)(struct hv *hv, uint32_t domid);
 	int (*domain_unpause)(struct hv *hv, uint32_t domid);
 	int (*domain_shutdown)(struct hv *hv, uint32_t domid, enum hv_shutdown_reason reason);
+	int (*domain_destroy)(struct hv *hv, uint32_t domid);
 	int (*create_server)(struct hv *hv, uint32_t domid, enum hv_bufioreq buf, uint16_t *ret_id);
 	int (*destroy_server)(struct hv *hv, uint32_t domid, uint16_t id);
 	int (*map_range)(struct hv *hv, uint32_t domid, uint16_t id, enum hv_range_type type,
@@ -136,6 +137,7 @@ int hv_domain_list(struct hv *hv, uint32_t *domids, unsigned max, unsigned *ret_
 int hv_domain_pause(struct hv *hv, uint32_t domid);
 int hv_domain_unpause(struct hv *hv, uint32_t domid);
 int hv_domain_shutdown(struct hv *hv, uint32_t domid, enum hv_shutdown_reason reason);
+int hv_domain_destroy(struct hv *hv, uint32_t domid);
 
 int hv_create_server(struct hv *hv, uint32_t domid, enum hv_bufioreq buf, uint16_t *ret_id);
 int hv_destroy_server(struct hv *hv, uint32_t domid, uint16_t id);

@@ -102,6 +102,12 @@ static int sim_domain_shutdown(struct hv *hv, uint32_t domid, enum hv_shutdown_r
 	return call(hv, SIM_DOMAIN_SHUTDOWN, &q, NULL);
 }
 
+static int sim_domain_destroy(struct hv *hv, uint32_t domid)
+{
+	struct sim_req q = {.domid = domid};
+	return call(hv, SIM_DOMAIN_DESTROY, &q, NULL);
+}
+
 static int sim_create_server(struct hv *hv, uint32_t domid, enum hv_bufioreq buf,
 			     uint16_t *ret_id)
 {
@@ -349,6 +355,7 @@ static const struct hv_ops sim_ops = {
 	.domain_pause = sim_domain_pause,
 	.domain_unpause = sim_domain_unpause,
 	.domain_shutdown = sim_domain_shutdown,
+	.domain_destroy = sim_domain_destroy,
 	.create_server = sim_create_server,
 	.destroy_server = sim_destroy_server,
 	.map_range = sim_map_range,

@@ -52,10 +52,21 @@ enum sim_msg {
 	SIM_SCN_RUN = 44,
 	SIM_INVALIDATE = 45,
 	SIM_TIMEOFFSET = 46,
+	SIM_FAULT = 47, /* fault injection for tests: a32[0] op, a32[1] skip, a32[2] errno */
 	/* simulator -> client */
 	SIM_REPLY = 100,
 	SIM_EVENT = 101,
 	SIM_SCN_RESULT = 102,
+};
+
+/* SIM_FAULT: make a domain's next call of this kind fail (after `skip` that succeed). */
+enum sim_fault_op {
+	SIM_FAULT_NONE = 0,
+	SIM_FAULT_CREATE = 1, /* create ioreq server */
+	SIM_FAULT_MAP = 2,    /* map a range or PCI device */
+	SIM_FAULT_STATE = 3,  /* enable / disable a server */
+	SIM_FAULT_PAGES = 4,  /* acquire a server's pages */
+	SIM_FAULT_PORTS = 5,  /* bind a server's ports */
 };
 
 /* SIM_DOMAIN_CREATE flags (a32[1]). */

@@ -124,15 +124,18 @@ static void notify_dm(struct simchan_slot *slot, struct sim_port *pt)
  * NONE or a vp_eport that is not the server's port means the device model
  * scribbled on its page: Xen treats the access as unhandled, which for port
  * I/O crashes the domain (handle_pio's default case) - so do we, for both.
+ * A broadcast only counts the failure (ioreq_broadcast): -EIO, no crash.
  */
 static int send_locked(struct sim_domain *d, struct sim_server *s, struct sim_vcpu *v,
-		       const ioreq_t *proto)
+		       const ioreq_t *proto, bool broadcast)
 {
 	ioreq_t *slot = &s->ioreq->vcpu_ioreq[v->id];
 	unsigned state = ioreq_load_state(slot);
 	uint32_t eport = __atomic_load_n(&slot->vp_eport, __ATOMIC_RELAXED);
 	ioreq_t p = *proto;
 
+	if ((state != STATE_IOREQ_NONE || eport != s->port[v->id].port) && broadcast)
+		return -EIO;
 	if (state != STATE_IOREQ_NONE) {
 		sim_domain_crash_locked(d, "device model set bad IO state %u (server %u, vcpu %u)",
 					state, s->id, v->id);
@@ -410,7 +413,8 @@ static int wait_unpaused(struct sim_domain *d, struct sim_vcpu *v)
 
 int sim_ioreq_broadcast_invalidate(struct sim_domain *d, struct sim_vcpu *v)
 {
-	ioreq_t p = {.type = IOREQ_TYPE_INVALIDATE, .size = 4, .count = 1, .dir = IOREQ_WRITE};
+	/* As ioreq_signal_mapcache_invalidate(): "flush all", count left 0. */
+	ioreq_t p = {.type = IOREQ_TYPE_INVALIDATE, .size = 4, .dir = IOREQ_WRITE, .data = ~0ull};
 	struct sim_server *sent[SIM_MAX_SERVERS];
 	unsigned n = 0;
 	int r = 0;
@@ -425,10 +429,12 @@ int sim_ioreq_broadcast_invalidate(struct sim_domain *d, struct sim_vcpu *v)
 		struct sim_server *s = d->server[id];
 		if (!s || !s->enabled)
 			continue;
-		r = send_locked(d, s, v, &p);
+		r = send_locked(d, s, v, &p, true);
 		if (r == 0) {
 			atomic_fetch_add(&s->refs, 1);
 			sent[n++] = s;
+		} else if (r == -EIO) {
+			r = 0; /* skipped, as Xen's "Unsuccessful map-cache invalidate" */
 		}
 	}
 	pthread_mutex_unlock(&d->lock);
@@ -512,7 +518,7 @@ int sim_ioreq_access(struct sim_domain *d, struct sim_vcpu *v, unsigned type, un
 		pthread_mutex_unlock(&d->lock);
 		return 0;
 	}
-	r = send_locked(d, s, v, &p);
+	r = send_locked(d, s, v, &p, false);
 	if (r == 0)
 		atomic_fetch_add(&s->refs, 1);
 	pthread_mutex_unlock(&d->lock);

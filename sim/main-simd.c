@@ -268,10 +268,18 @@ static int h_timeoffset(struct simd *sd, struct client *c, const struct sim_req 
 	return sim_timeoffset(sd->sim, q->domid, (int64_t)q->a64[0]);
 }
 
+static int h_fault(struct simd *sd, struct client *c, const struct sim_req *q,
+		   struct sim_reply *rep, int *fds, unsigned *nfds)
+{
+	(void)c, (void)rep, (void)fds, (void)nfds;
+	return sim_domain_fault(sd->sim, q->domid, q->a32[0], q->a32[1], (int)q->a32[2]);
+}
+
 static const struct {
 	uint16_t type;
 	handler_fn fn;
 } handlers[] = {
+	{SIM_FAULT, h_fault},
 	{SIM_DOMAIN_INFO, h_domain_info},     {SIM_DOMAIN_LIST, h_domain_list},
 	{SIM_DOMAIN_PAUSE, h_pause},          {SIM_DOMAIN_UNPAUSE, h_unpause},
 	{SIM_DOMAIN_SHUTDOWN, h_shutdown},    {SIM_SERVER_CREATE, h_server_create},

@@ -64,6 +64,10 @@ struct sim_domain {
 	struct sim_vcpu *vcpu;
 	struct sim_domain_stats stats;
 	uint32_t msi_count[256];
+	struct {
+		unsigned op, skip;
+		int err;
+	} fault; /* SIM_FAULT: one injected failure */
 };
 
 struct sim {

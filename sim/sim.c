@@ -448,6 +448,37 @@ void sim_vcpu_release(struct sim_domain *d, unsigned vcpu)
 
 /* ---- ioreq servers ------------------------------------------------------ */
 
+int sim_domain_fault(struct sim *sim, uint32_t domid, unsigned op, unsigned skip, int err)
+{
+	struct sim_domain *d;
+
+	if (op > SIM_FAULT_PORTS || err <= 0 || err > 4095)
+		return -EINVAL;
+	d = sim_domain_get(sim, domid);
+	if (!d)
+		return -ESRCH;
+	pthread_mutex_lock(&d->lock);
+	d->fault.op = op;
+	d->fault.skip = skip;
+	d->fault.err = err;
+	pthread_mutex_unlock(&d->lock);
+	sim_domain_put(d);
+	return 0;
+}
+
+/* An injected failure for this kind of call, if one is due; d->lock held. */
+static int fault_due(struct sim_domain *d, unsigned op)
+{
+	if (d->fault.op != op)
+		return 0;
+	if (d->fault.skip) {
+		d->fault.skip--;
+		return 0;
+	}
+	d->fault.op = SIM_FAULT_NONE;
+	return -d->fault.err;
+}
+
 /* Look up server id of d; d->lock held. */
 static struct sim_server *server_lookup(struct sim_domain *d, uint16_t id)
 {
@@ -457,7 +488,7 @@ static struct sim_server *server_lookup(struct sim_domain *d, uint16_t id)
 }
 
 /* Run fn on server id of domid under the domain lock. */
-#define WITH_SERVER(sim, domid, id, body)                                                          \
+#define WITH_SERVER(sim, domid, id, fault_op, body)                                                          \
 	__extension__({                                                                            \
 		struct sim_domain *d_ = sim_domain_get((sim), (domid));                            \
 		struct sim_server *s;                                                              \
@@ -468,7 +499,7 @@ static struct sim_server *server_lookup(struct sim_domain *d, uint16_t id)
 		s = server_lookup(d_, (id));                                                       \
 		if (!s)                                                                            \
 			r_ = -ENOENT;                                                              \
-		else                                                                               \
+		else if (!(r_ = fault_due(d_, (fault_op))))                                        \
 			r_ = (body);                                                               \
 		pthread_mutex_unlock(&d_->lock);                                                   \
 		sim_domain_put(d_);                                                                \
@@ -491,9 +522,10 @@ int sim_server_create(struct sim *sim, uint32_t domid, unsigned bufioreq, uint16
 	for (id = 0; id < SIM_MAX_SERVERS; id++)
 		if (!d->server[id])
 			break;
-	r = -ENOSPC;
-	if (id < SIM_MAX_SERVERS && !d->dying)
-		r = server_new(d, (uint16_t)id, bufioreq, &s);
+	r = fault_due(d, SIM_FAULT_CREATE);
+	if (r == 0)
+		r = id < SIM_MAX_SERVERS && !d->dying ? server_new(d, (uint16_t)id, bufioreq, &s)
+						      : -ENOSPC;
 	if (r == 0)
 		d->server[id] = s;
 	pthread_mutex_unlock(&d->lock);
@@ -550,7 +582,7 @@ static int map_range_locked(struct sim_server *s, unsigned type, uint64_t start,
 int sim_map_range(struct sim *sim, uint32_t domid, uint16_t id, unsigned type, uint64_t start,
 		  uint64_t end, bool map)
 {
-	return WITH_SERVER(sim, domid, id, map_range_locked(s, type, start, end, map));
+	return WITH_SERVER(sim, domid, id, SIM_FAULT_MAP, map_range_locked(s, type, start, end, map));
 }
 
 static int set_state_locked(struct sim_server *s, bool enabled)
@@ -566,7 +598,7 @@ static int set_state_locked(struct sim_server *s, bool enabled)
 
 int sim_server_set_state(struct sim *sim, uint32_t domid, uint16_t id, bool enabled)
 {
-	return WITH_SERVER(sim, domid, id, set_state_locked(s, enabled));
+	return WITH_SERVER(sim, domid, id, SIM_FAULT_STATE, set_state_locked(s, enabled));
 }
 
 static int dup_fd(int fd)
@@ -597,7 +629,7 @@ static int pages_locked(struct sim_server *s, int *ret_ioreq, int *ret_buf)
 int sim_server_pages(struct sim *sim, uint32_t domid, uint16_t id, int *ret_ioreq_fd,
 		     int *ret_buf_fd)
 {
-	return WITH_SERVER(sim, domid, id, pages_locked(s, ret_ioreq_fd, ret_buf_fd));
+	return WITH_SERVER(sim, domid, id, SIM_FAULT_PAGES, pages_locked(s, ret_ioreq_fd, ret_buf_fd));
 }
 
 static int ports_locked(struct sim_server *s, struct sim_ports *ret)
@@ -640,7 +672,7 @@ fail:
 
 int sim_server_ports(struct sim *sim, uint32_t domid, uint16_t id, struct sim_ports *ret)
 {
-	return WITH_SERVER(sim, domid, id, ports_locked(s, ret));
+	return WITH_SERVER(sim, domid, id, SIM_FAULT_PORTS, ports_locked(s, ret));
 }
 
 /* ---- interrupts --------------------------------------------------------- */
@@ -749,6 +781,10 @@ int sim_timeoffset(struct sim *sim, uint32_t domid, int64_t offset)
 
 	if (!d)
 		return -ESRCH;
+	if (offset == 0) { /* send_timeoffset_req() sends nothing for no change */
+		sim_domain_put(d);
+		return 0;
+	}
 	pthread_mutex_lock(&d->lock);
 	/* hvm_broadcast_ioreq(&p, true): servers without a ring are skipped. */
 	for (int id = SIM_MAX_SERVERS - 1; id >= 0; id--) {

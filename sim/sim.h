@@ -92,6 +92,9 @@ int sim_set_pci_intx(struct sim *sim, uint32_t domid, uint32_t sbdf, uint8_t pin
 		     unsigned level);
 int sim_inject_msi(struct sim *sim, uint32_t domid, uint64_t addr, uint32_t data);
 
+/* Tests: make the domain's next call of kind op fail with -err after skip successes. */
+int sim_domain_fault(struct sim *sim, uint32_t domid, unsigned op, unsigned skip, int err);
+
 /* Xen-internal broadcasts. */
 int sim_invalidate(struct sim *sim, uint32_t domid);
 int sim_timeoffset(struct sim *sim, uint32_t domid, int64_t offset);

@@ -7,6 +7,7 @@
 #include <signal.h>
 #include <stdarg.h>
 #include <sys/stat.h>
+#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -56,6 +57,35 @@ static int rm_cb(const char *path, const struct stat *sb, int flag, struct FTW *
 	(void)flag;
 	(void)ftw;
 	return remove(path);
+}
+
+/*
+ * We are a subreaper: whatever a test started and left behind (a device
+ * model that outlived its broker, say) ends up as our child.  Kill and reap
+ * it so that one test's leftovers cannot disturb the next.
+ */
+static void reap_orphans(void)
+{
+	for (unsigned round = 0; round < 50; round++) {
+		char path[64], buf[4096];
+		FILE *f;
+		bool any = false;
+
+		snprintf(path, sizeof(path), "/proc/self/task/%d/children", getpid());
+		f = fopen(path, "re");
+		if (f) {
+			while (fscanf(f, "%4095s", buf) == 1) {
+				kill(atoi(buf), SIGKILL);
+				any = true;
+			}
+			fclose(f);
+		}
+		while (waitpid(-1, NULL, WNOHANG) > 0)
+			any = true;
+		if (!any)
+			return;
+		usleep(10000);
+	}
 }
 
 static bool selected(const char *name)
@@ -110,7 +140,11 @@ static int run_one(struct test_case *tc)
 	while (waitpid(pid, &status, 0) < 0)
 		;
 	kill(-pid, SIGKILL);
-	nftw(tmpdir, rm_cb, 16, FTW_DEPTH | FTW_PHYS);
+	reap_orphans();
+	if (getenv("TEST_KEEP_TMP"))
+		fprintf(stderr, "# kept %s\n", tmpdir);
+	else
+		nftw(tmpdir, rm_cb, 16, FTW_DEPTH | FTW_PHYS);
 	if (WIFEXITED(status) && WEXITSTATUS(status) == 0)
 		return 0;
 	if (WIFSIGNALED(status) && WTERMSIG(status) == SIGALRM)
@@ -128,6 +162,7 @@ int main(int argc, char **argv)
 
 	(void)argc;
 	setvbuf(stdout, NULL, _IOLBF, 0);
+	(void)prctl(PR_SET_CHILD_SUBREAPER, 1);
 	for (struct test_case *tc = tests_head; tc; tc = tc->next)
 		if (selected(tc->name))
 			n++;

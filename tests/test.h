@@ -8,7 +8,8 @@
  * forked child so that one failing or crashing test does not hide the
  * others, and prints TAP ("ok N name" / "not ok N name").  A failed
  * assertion prints file:line, the expression and both values.
- * TESTFUNCS=name1,name2 selects tests; TEST_NOFORK=1 runs them in-process.
+ * TESTFUNCS=name1,name2 selects tests; TEST_NOFORK=1 runs them in-process;
+ * TEST_KEEP_TMP=1 keeps each test's temporary directory.
  */
 #ifndef DMB_TESTS_TEST_H
 #define DMB_TESTS_TEST_H

@@ -13,7 +13,7 @@
  *   garbage     after READY, send the broker random bytes
  *   oversized   after READY, send a frame larger than any message
  *   fds         after READY, send DMP_DMOP frames carrying fds
- *   flood       after READY, send DMP_STATS frames as fast as possible
+ *   flood       once serving, send DMP_STATS frames as fast as possible
  *   exit-early  exit before READY
  *   dmop-foreign after PORTS, ask for a BAR move of a device it does not own
  */
@@ -145,8 +145,7 @@ int main(int argc, char **argv)
 		_exit(7);
 	if (frame_send(DMP_FD, DMP_READY, 0, NULL, 0, NULL, 0) < 0)
 		die("ready");
-	if (!strcmp(mode, "garbage") || !strcmp(mode, "oversized") || !strcmp(mode, "fds") ||
-	    !strcmp(mode, "flood"))
+	if (!strcmp(mode, "garbage") || !strcmp(mode, "oversized") || !strcmp(mode, "fds"))
 		junk_frames(mode);
 	recv_type(DMP_PORTS);
 	if (frame_get(&fr, &ports, sizeof(ports)) < 0 || ports.kind != DMP_PORTS_SIM ||
@@ -156,6 +155,8 @@ int main(int argc, char **argv)
 		to_dm[v] = frame_take_fd(&fr, 1 + 2 * v);
 		to_sim[v] = frame_take_fd(&fr, 2 + 2 * v);
 	}
+	if (!strcmp(mode, "flood"))
+		junk_frames(mode); /* a legal message, in RUNNING, far too often */
 	if (!strcmp(mode, "dmop-foreign")) {
 		struct dmp_dmop op = {.op = DMP_DMOP_BAR_MOVE};
 		op.u.bar.sbdf = IOREQ_SBDF(0, 0, 31, 0);

@@ -1,0 +1,655 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * dmbrokerd on the simulator: the attach flow with sandboxed device models,
+ * rollback, crashes and restarts, crash loops, a vCPU released when its
+ * device model is killed, hostile device models, DM-op mediation, the
+ * control socket's permissions, domain death, and no leaks over many
+ * attach/detach cycles.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <grp.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "common/util.h"
+#include "tests/test.h"
+#include "tests/unit/broker_fixture.h"
+
+#define HOSTBRIDGE                                                                                 \
+	"{\"name\": \"hostbridge\", \"exec\": \"/usr/libexec/dm-broker/dm-hostbridge\","          \
+	" \"args\": [\"--bdf\", \"00:00.0\"],"                                                     \
+	" \"claims\": {\"ports\": [\"0xcf8-0xcfb\"], \"pci\": [\"00:00.0\"]}}"
+#define UART                                                                                       \
+	"{\"name\": \"uart\", \"exec\": \"/usr/libexec/dm-broker/dm-uart\","                      \
+	" \"args\": [\"--port\", \"0x3f8\", \"--irq\", \"4\"], \"irqs\": [4],"                    \
+	" \"claims\": {\"ports\": [\"0x3f8-0x3ff\"]}}"
+#define PCITEST                                                                                    \
+	"{\"name\": \"pcitest\", \"exec\": \"/usr/libexec/dm-broker/dm-pcitest\","                \
+	" \"args\": [\"--bdf\", \"00:03.0\", \"--bar0\", \"0xe0000000\"],"                        \
+	" \"claims\": {\"pci\": [\"00:03.0\"], \"mmio\": [\"0xe0000000-0xe0000fff\"]}}"
+
+#define POLICY_HEAD "{\"version\": 1, \"uid_range\": {\"start\": 210000, \"count\": 500},"
+
+static const char demo_policy[] = POLICY_HEAD
+	"\"guests\": [{\"match\": {\"name\": \"demo*\"}, \"unpause\": true,"
+	" \"device_models\": [" HOSTBRIDGE ", " UART ", " PCITEST "]}]}";
+
+static struct broker_fixture bf;
+
+static uint32_t create_domain(const char *name, unsigned vcpus)
+{
+	return fixture_domain_create(&bf.sim, name, vcpus, SIM_DOMAIN_F_PAUSED);
+}
+
+static int64_t jint(json_object *o, const char *key)
+{
+	json_object *v = NULL;
+
+	ASSERT_TRUE(json_object_object_get_ex(o, key, &v));
+	return json_object_get_int64(v);
+}
+
+static const char *jstr(json_object *o, const char *key)
+{
+	json_object *v = NULL;
+
+	ASSERT_TRUE(json_object_object_get_ex(o, key, &v));
+	return json_object_get_string(v);
+}
+
+static bool domain_paused(uint32_t domid)
+{
+	struct hv_domain_info info;
+
+	ASSERT_OK(hv_domain_info(bf.sim.hv, domid, &info));
+	return info.paused;
+}
+
+/* How many ioreq servers does the domain have?  Create until ENOSPC, then destroy ours. */
+static unsigned servers_in_use(uint32_t domid)
+{
+	uint16_t ids[8];
+	unsigned n = 0;
+
+	while (n < 8 && hv_create_server(bf.sim.hv, domid, 0, &ids[n]) == 0)
+		n++;
+	for (unsigned i = 0; i < n; i++)
+		ASSERT_OK(hv_destroy_server(bf.sim.hv, domid, ids[i]));
+	return 8 - n;
+}
+
+static bool process_exists(pid_t pid)
+{
+	return pid > 0 && kill(pid, 0) == 0;
+}
+
+/* Is any process running as one of the broker's device-model uids? */
+static unsigned processes_with_uid_range(uid_t start, unsigned count)
+{
+	DIR *d = opendir("/proc");
+	struct dirent *de;
+	unsigned n = 0;
+
+	while (d && (de = readdir(d))) {
+		char path[300];
+		struct stat st;
+
+		if (de->d_name[0] < '0' || de->d_name[0] > '9')
+			continue;
+		snprintf(path, sizeof(path), "/proc/%s", de->d_name);
+		if (stat(path, &st) == 0 && st.st_uid >= start && st.st_uid < start + count)
+			n++;
+	}
+	if (d)
+		closedir(d);
+	return n;
+}
+
+TEST_TIMEOUT(attach_flow_runs_scenario_through_sandboxed_device_models, 120)
+{
+	json_object *keep, *dms;
+	uid_t uids[3];
+	uint32_t dom;
+
+	broker_start(&bf, demo_policy, NULL);
+	dom = create_domain("demo-1", 2);
+	/* Created paused; the broker attaches it from the lifecycle event and unpauses it. */
+	ASSERT_TRUE(broker_wait_dms(&bf, dom, 3, "running", 10000));
+	ASSERT_FALSE(domain_paused(dom));
+	dms = broker_result(&bf, "{\"cmd\":\"dms\"}", &keep);
+	ASSERT_EQ(json_object_array_length(dms), 3);
+	for (unsigned i = 0; i < 3; i++) {
+		json_object *d = json_object_array_get_idx(dms, i);
+		ASSERT_GT(jint(d, "pid"), 0);
+		uids[i] = (uid_t)jint(d, "uid");
+		ASSERT_GE(uids[i], 210000);
+		ASSERT_LT(uids[i], 210500);
+		ASSERT_EQ(jint(d, "server"), i); /* one server each, in order */
+	}
+	ASSERT_NE(uids[0], uids[1]);
+	ASSERT_NE(uids[1], uids[2]);
+	ASSERT_NE(uids[0], uids[2]);
+	json_object_put(keep);
+	ASSERT_EQ(fixture_run_scenario(&bf.sim, dom, "all.scn", NULL, 0), 0);
+	/* The UART's output came out of its sandbox as a log line naming domain and device model. */
+	ASSERT_TRUE(broker_log_contains(&bf, "guest: ok"));
+	ASSERT_TRUE(broker_log_contains(&bf, "/uart: "));
+	ASSERT_EQ(broker_stop(&bf), 0);
+	ASSERT_EQ(processes_with_uid_range(210000, 500), 0);
+}
+
+static const char exit_early_policy[] = POLICY_HEAD
+	"\"guests\": [{\"match\": {\"name\": \"demo*\"},"
+	" \"device_models\": [" UART ", {\"name\": \"rogue\", \"exec\": \"@PROGS@/rogue-dm\","
+	" \"args\": [\"-m\", \"exit-early\"], \"claims\": {\"ports\": [\"0x510-0x51f\"]}}]}]}";
+
+TEST_TIMEOUT(attach_rolls_back_when_a_device_model_exits_before_ready, 60)
+{
+	json_object *rep, *ok, *err;
+	uint32_t dom;
+
+	broker_start(&bf, exit_early_policy, (const char *const[]){"--no-auto-attach", NULL});
+	dom = create_domain("demo-2", 1);
+	rep = broker_call(&bf, "{\"cmd\":\"attach\",\"domid\":1}");
+	ASSERT_NOT_NULL(rep);
+	ASSERT_TRUE(json_object_object_get_ex(rep, "ok", &ok));
+	ASSERT_FALSE(json_object_get_boolean(ok));
+	ASSERT_TRUE(json_object_object_get_ex(rep, "error", &err));
+	ASSERT_CONTAINS(json_object_get_string(err), "rogue");
+	ASSERT_CONTAINS(json_object_get_string(err), "before it was ready");
+	json_object_put(rep);
+	/* Nothing stays: no servers, no device-model processes, no domain entry. */
+	ASSERT_EQ(servers_in_use(dom), 0);
+	ASSERT_EQ(processes_with_uid_range(210000, 500), 0);
+	{
+		json_object *keep, *doms = broker_result(&bf, "{\"cmd\":\"domains\"}", &keep);
+		ASSERT_EQ(json_object_array_length(doms), 0);
+		json_object_put(keep);
+	}
+	ASSERT_EQ(broker_stop(&bf), 0);
+}
+
+TEST_TIMEOUT(attach_rolls_back_when_the_hypervisor_refuses, 60)
+{
+	struct sim_req q = {0};
+	struct sim_reply rep;
+	json_object *r, *ok;
+	uint32_t dom;
+
+	broker_start(&bf, demo_policy, (const char *const[]){"--no-auto-attach", NULL});
+	dom = create_domain("demo-3", 1);
+	/* The simulator refuses the third range mapping (the UART's port range). */
+	q.domid = dom;
+	q.a32[0] = SIM_FAULT_MAP;
+	q.a32[1] = 2;
+	q.a32[2] = EIO;
+	ASSERT_OK(simc_call(bf.sim.ctl, SIM_FAULT, &q, &rep, NULL, 0, NULL));
+	r = broker_call(&bf, "{\"cmd\":\"attach\",\"domid\":1}");
+	ASSERT_NOT_NULL(r);
+	ASSERT_TRUE(json_object_object_get_ex(r, "ok", &ok));
+	ASSERT_FALSE(json_object_get_boolean(ok));
+	json_object_put(r);
+	ASSERT_EQ(servers_in_use(dom), 0);
+	ASSERT_EQ(processes_with_uid_range(210000, 500), 0);
+	/* Once the fault is gone, the same attach works. */
+	broker_result(&bf, "{\"cmd\":\"attach\",\"domid\":1}", &r);
+	json_object_put(r);
+	ASSERT_TRUE(broker_wait_dms(&bf, dom, 3, "running", 5000));
+	ASSERT_EQ(broker_stop(&bf), 0);
+	ASSERT_EQ(servers_in_use(dom), 0);
+}
+
+TEST_TIMEOUT(killed_device_model_is_restarted_and_serves_again, 60)
+{
+	json_object *keep, *d;
+	pid_t pid;
+	uint32_t dom;
+
+	broker_start(&bf, demo_policy, NULL);
+	dom = create_domain("demo-4", 1);
+	ASSERT_TRUE(broker_wait_dms(&bf, dom, 3, "running", 10000));
+	ASSERT_EQ(fixture_run_scenario(&bf.sim, dom, "uart.scn", NULL, 0), 0);
+	d = broker_dm(&bf, dom, "uart", &keep);
+	ASSERT_NOT_NULL(d);
+	pid = (pid_t)jint(d, "pid");
+	json_object_put(keep);
+	ASSERT_EQ(kill(pid, SIGKILL), 0);
+	/* Wait for the restarted one: a new pid, running again. */
+	for (unsigned i = 0; i < 500; i++) {
+		d = broker_dm(&bf, dom, "uart", &keep);
+		if (d && jint(d, "pid") > 0 && jint(d, "pid") != pid &&
+		    !strcmp(jstr(d, "state"), "running"))
+			break;
+		json_object_put(keep);
+		d = NULL;
+		util_sleep_ns(10000000);
+	}
+	ASSERT_NOT_NULL(d);
+	ASSERT_EQ(jint(d, "restarts"), 1);
+	json_object_put(keep);
+	/* A fresh UART: the same scenario passes again, on the same server and ports. */
+	ASSERT_EQ(fixture_run_scenario(&bf.sim, dom, "uart.scn", NULL, 0), 0);
+	ASSERT_TRUE(broker_log_contains(&bf, "event crash"));
+	ASSERT_TRUE(broker_log_contains(&bf, "event restart"));
+	ASSERT_EQ(broker_stop(&bf), 0);
+}
+
+static const char crashloop_policy[] = POLICY_HEAD
+	"\"guests\": [{\"match\": {\"name\": \"demo*\"}, \"unpause\": true,"
+	" \"device_models\": [{\"name\": \"echo\", \"exec\": \"@PROGS@/echo-dm\","
+	" \"args\": [\"--exit-after\", \"1\"], \"claims\": {\"ports\": [\"0x510-0x51f\"]},"
+	" \"on_crash\": {\"action\": \"restart\", \"max_restarts\": 2, \"window_s\": 60,"
+	" \"backoff_ms\": 10, \"backoff_max_ms\": 40, \"then\": \"%s\"}}]}]}";
+
+static void crash_loop(const char *then)
+{
+	char policy[2048];
+	struct scn_op op = {.kind = SCN_PIO_IN, .size = 1, .addr = 0x510, .value = 0xff,
+			    .mask = 0};
+	json_object *keep, *d;
+	uint32_t dom;
+
+	snprintf(policy, sizeof(policy), crashloop_policy, then);
+	broker_start(&bf, policy, NULL);
+	dom = create_domain("demo-5", 1);
+	ASSERT_TRUE(broker_wait_dms(&bf, dom, 1, "running", 10000));
+	/* Every access kills the device model; after two restarts the policy gives up. */
+	for (unsigned i = 0; i < 3; i++) {
+		ASSERT_TRUE(broker_wait_dms(&bf, dom, 1, "running", 5000));
+		ASSERT_EQ(fixture_run_ops(&bf.sim, dom, &op, 1, NULL, 0, NULL), 0);
+	}
+	if (!strcmp(then, "destroy")) {
+		uint64_t deadline = util_now_ns() + 5000000000ull;
+		struct hv_domain_info info;
+		while (hv_domain_info(bf.sim.hv, dom, &info) == 0 && util_now_ns() < deadline)
+			util_sleep_ns(10000000);
+		ASSERT_ERR(hv_domain_info(bf.sim.hv, dom, &info), -ESRCH);
+	} else {
+		ASSERT_TRUE(broker_wait_dms(&bf, dom, 1, "failed", 5000));
+		d = broker_dm(&bf, dom, "echo", &keep);
+		ASSERT_EQ(jint(d, "restarts"), 2);
+		ASSERT_EQ(jint(d, "pid"), -1);
+		json_object_put(keep);
+		ASSERT_EQ(domain_paused(dom), !strcmp(then, "pause"));
+	}
+	ASSERT_TRUE(broker_log_contains(&bf, "event crash-loop"));
+	ASSERT_EQ(broker_stop(&bf), 0);
+}
+
+TEST_TIMEOUT(crash_loop_then_fail, 60)
+{
+	crash_loop("fail");
+}
+
+TEST_TIMEOUT(crash_loop_then_pause, 60)
+{
+	crash_loop("pause");
+}
+
+TEST_TIMEOUT(crash_loop_then_destroy, 60)
+{
+	crash_loop("destroy");
+}
+
+static const char hang_policy[] = POLICY_HEAD
+	"\"guests\": [{\"match\": {\"name\": \"demo*\"}, \"unpause\": true,"
+	" \"device_models\": [{\"name\": \"hang\", \"exec\": \"@PROGS@/rogue-dm\","
+	" \"args\": [\"-m\", \"hang\"], \"claims\": {\"ports\": [\"0x510-0x51f\"]},"
+	" \"on_crash\": {\"action\": \"fail\"}}]}]}";
+
+struct killer {
+	pid_t pid;
+};
+
+static void *kill_later(void *arg)
+{
+	struct killer *k = arg;
+
+	util_sleep_ns(300000000);
+	kill(k->pid, SIGKILL);
+	return NULL;
+}
+
+TEST_TIMEOUT(vcpu_blocked_on_a_killed_device_model_is_released_with_ones, 60)
+{
+	struct scn_op ops[] = {{.kind = SCN_PIO_IN, .size = 4, .addr = 0x510, .value = 0xffffffff,
+				.mask = 0xffffffff},
+			       {.kind = SCN_PIO_IN, .size = 2, .addr = 0x512, .value = 0xffff,
+				.mask = 0xffff}};
+	json_object *keep, *d;
+	struct killer k;
+	pthread_t t;
+	uint32_t dom;
+
+	broker_start(&bf, hang_policy, NULL);
+	dom = create_domain("demo-6", 1);
+	ASSERT_TRUE(broker_wait_dms(&bf, dom, 1, "running", 10000));
+	d = broker_dm(&bf, dom, "hang", &keep);
+	k.pid = (pid_t)jint(d, "pid");
+	json_object_put(keep);
+	ASSERT_EQ(pthread_create(&t, NULL, kill_later, &k), 0);
+	/* The first read blocks on the hung device model until it is killed: all ones.
+	 * The second finds the server disabled: unclaimed, all ones too. */
+	ASSERT_EQ(fixture_run_ops(&bf.sim, dom, ops, 2, NULL, 0, NULL), 0);
+	pthread_join(t, NULL);
+	ASSERT_TRUE(broker_log_contains(&bf, "1 in-flight request answered as unclaimed"));
+	ASSERT_EQ(broker_stop(&bf), 0);
+}
+
+static const char hostile_policy[] = POLICY_HEAD
+	"\"guests\": [{\"match\": {\"name\": \"demo*\"}, \"unpause\": true,"
+	" \"device_models\": [" UART ", {\"name\": \"rogue\", \"exec\": \"@PROGS@/rogue-dm\","
+	" \"args\": [\"-m\", \"%s\"], \"claims\": {\"ports\": [\"0x510-0x51f\"]},"
+	" \"on_crash\": {\"action\": \"fail\"}}]}]}";
+
+static void hostile(const char *mode, const char *why)
+{
+	char policy[2048];
+	json_object *keep, *st;
+	int fds_before;
+	uint32_t dom;
+
+	snprintf(policy, sizeof(policy), hostile_policy, mode);
+	broker_start(&bf, policy, (const char *const[]){"--no-auto-attach", NULL});
+	fds_before = broker_fd_count(&bf);
+	dom = create_domain("demo-7", 1);
+	/* The rogue talks garbage instead of (or after) READY: the attach fails or it is killed. */
+	json_object_put(broker_call(&bf, "{\"cmd\":\"attach\",\"domid\":1}"));
+	ASSERT_TRUE(broker_wait_log(&bf, why, 5000));
+	/* The rogue dies (on_crash: fail); its neighbour, the UART, goes on serving. */
+	ASSERT_TRUE(broker_wait_dms(&bf, dom, 1, "failed", 5000));
+	ASSERT_TRUE(broker_wait_dms(&bf, dom, 1, "running", 5000));
+	ASSERT_EQ(processes_with_uid_range(210000, 500), 1);
+	ASSERT_EQ(fixture_run_scenario(&bf.sim, dom, "uart.scn", NULL, 0), 0);
+	/* The broker is unharmed: it answers, and holds no more fds than before, but the
+	 * two servers' (pages and ports) and the UART's channel and pipes. */
+	st = broker_result(&bf, "{\"cmd\":\"status\"}", &keep);
+	ASSERT_NOT_NULL(st);
+	json_object_put(keep);
+	ASSERT_TRUE(broker_fd_count(&bf) > fds_before);
+	broker_result(&bf, "{\"cmd\":\"detach\",\"domid\":1}", &keep);
+	json_object_put(keep);
+	ASSERT_EQ(broker_fd_count(&bf), fds_before);
+	ASSERT_EQ(processes_with_uid_range(210000, 500), 0);
+	/* And another guest still gets working device models. */
+	broker_write_policy(&bf, demo_policy);
+	broker_result(&bf, "{\"cmd\":\"policy-reload\"}", &keep);
+	json_object_put(keep);
+	dom = create_domain("demo-8", 1);
+	json_object_put(broker_call(&bf, "{\"cmd\":\"attach\",\"domid\":2}"));
+	ASSERT_TRUE(broker_wait_dms(&bf, dom, 3, "running", 10000));
+	ASSERT_EQ(fixture_run_scenario(&bf.sim, dom, "uart.scn", NULL, 0), 0);
+	ASSERT_EQ(broker_stop(&bf), 0);
+}
+
+TEST_TIMEOUT(hostile_garbage_kills_only_that_device_model, 60)
+{
+	hostile("garbage", "protocol violation");
+}
+
+TEST_TIMEOUT(hostile_oversized_frames_kill_only_that_device_model, 60)
+{
+	hostile("oversized", "protocol violation (malformed frame)");
+}
+
+TEST_TIMEOUT(hostile_unexpected_fds_kill_only_that_device_model, 60)
+{
+	hostile("fds", "protocol violation (malformed frame)");
+}
+
+TEST_TIMEOUT(hostile_flood_kills_only_that_device_model, 60)
+{
+	hostile("flood", "protocol violation (message flood)");
+}
+
+TEST_TIMEOUT(dmop_for_a_device_it_does_not_own_is_refused, 60)
+{
+	static const char policy[] = POLICY_HEAD
+		"\"guests\": [{\"match\": {\"name\": \"demo*\"}, \"unpause\": true,"
+		" \"device_models\": [{\"name\": \"rogue\", \"exec\": \"@PROGS@/rogue-dm\","
+		" \"args\": [\"-m\", \"dmop-foreign\"],"
+		" \"claims\": {\"ports\": [\"0x510-0x51f\"], \"pci\": [\"00:05.0\"],"
+		" \"mmio\": [\"0xe0000000-0xe0000fff\"]}}]}]}";
+	json_object *keep, *d;
+	uint32_t dom;
+
+	broker_start(&bf, policy, NULL);
+	dom = create_domain("demo-9", 1);
+	ASSERT_TRUE(broker_wait_dms(&bf, dom, 1, "running", 10000));
+	util_sleep_ns(200000000);
+	d = broker_dm(&bf, dom, "rogue", &keep);
+	ASSERT_EQ(jint(d, "dmops_refused"), 1);
+	ASSERT_EQ(jint(d, "dmops_granted"), 0);
+	ASSERT_STREQ(jstr(d, "state"), "running"); /* refused, not killed: a legal request */
+	json_object_put(keep);
+	ASSERT_TRUE(broker_log_contains(&bf, "dm-op bar-move refused"));
+	ASSERT_EQ(broker_stop(&bf), 0);
+}
+
+TEST_TIMEOUT(bar_move_inside_the_pci_hole_is_granted_outside_refused, 60)
+{
+	json_object *keep, *d, *claims, *mmio;
+	uint32_t dom;
+
+	broker_start(&bf, demo_policy, NULL);
+	dom = create_domain("demo-10", 1);
+	ASSERT_TRUE(broker_wait_dms(&bf, dom, 3, "running", 10000));
+	ASSERT_EQ(fixture_run_scenario(&bf.sim, dom, "barmove.scn", NULL, 0), 0);
+	d = broker_dm(&bf, dom, "pcitest", &keep);
+	ASSERT_TRUE(json_object_object_get_ex(d, "claims", &claims));
+	ASSERT_TRUE(json_object_object_get_ex(claims, "mmio", &mmio));
+	ASSERT_STREQ(json_object_get_string(json_object_array_get_idx(mmio, 0)),
+		     "0xe0100000-0xe0100fff");
+	ASSERT_EQ(jint(d, "dmops_granted"), 1);
+	ASSERT_GE(jint(d, "dmops_refused"), 1);
+	json_object_put(keep);
+	ASSERT_EQ(broker_stop(&bf), 0);
+}
+
+static int connect_as(const char *path, uid_t uid, gid_t gid, const gid_t *groups, int ngroups,
+		      char *reply, size_t len)
+{
+	int p[2], status;
+	pid_t pid;
+	ssize_t n;
+
+	ASSERT_EQ(pipe(p), 0);
+	pid = fork();
+	if (pid == 0) {
+		struct sockaddr_un sa = {.sun_family = AF_UNIX};
+		char buf[256] = "";
+		int fd;
+
+		close(p[0]);
+		if (setgroups((size_t)ngroups, groups) < 0 || setresgid(gid, gid, gid) < 0 ||
+		    setresuid(uid, uid, uid) < 0)
+			_exit(10);
+		if (util_strcpy(sa.sun_path, sizeof(sa.sun_path), path) < 0)
+			_exit(12);
+		fd = socket(AF_UNIX, SOCK_STREAM, 0);
+		if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0)
+			_exit(errno == EACCES ? 13 : 11);
+		(void)!write(fd, "{\"cmd\":\"status\"}\n", 17);
+		n = read(fd, buf, sizeof(buf) - 1);
+		(void)!write(p[1], buf, n > 0 ? (size_t)n : 0);
+		_exit(0);
+	}
+	close(p[1]);
+	n = read(p[0], reply, len - 1);
+	reply[n > 0 ? n : 0] = '\0';
+	close(p[0]);
+	waitpid(pid, &status, 0);
+	return WEXITSTATUS(status);
+}
+
+TEST_TIMEOUT(control_socket_refuses_users_outside_the_admin_group, 60)
+{
+	struct group *adm = getgrnam("adm");
+	gid_t admgid = adm ? adm->gr_gid : 4;
+	char reply[256];
+
+	broker_start(&bf, demo_policy, (const char *const[]){"--admin-group", "adm", NULL});
+	/* Let anyone reach the directory: only the socket's own checks are under test. */
+	ASSERT_EQ(chmod(test_tmpdir(), 0755), 0);
+	/* The socket's mode already keeps others out ... */
+	ASSERT_EQ(connect_as(bf.ctl, 65534, 65534, NULL, 0, reply, sizeof(reply)), 13);
+	/* ... and SO_PEERCRED does too, even when the file mode would let them in. */
+	ASSERT_EQ(chmod(bf.ctl, 0666), 0);
+	ASSERT_EQ(connect_as(bf.ctl, 65534, 65534, NULL, 0, reply, sizeof(reply)), 0);
+	ASSERT_CONTAINS(reply, "permission denied");
+	/* A member of the admin group, by supplementary group, is let in. */
+	ASSERT_EQ(connect_as(bf.ctl, 65534, 65534, &admgid, 1, reply, sizeof(reply)), 0);
+	ASSERT_CONTAINS(reply, "\"ok\":true");
+	ASSERT_TRUE(broker_log_contains(&bf, "control: refused uid 65534"));
+	ASSERT_EQ(broker_stop(&bf), 0);
+}
+
+TEST_TIMEOUT(domain_death_stops_its_device_models_and_frees_their_uids, 60)
+{
+	json_object *keep, *d;
+	pid_t pid;
+	uint32_t dom;
+
+	broker_start(&bf, demo_policy, NULL);
+	dom = create_domain("demo-11", 1);
+	ASSERT_TRUE(broker_wait_dms(&bf, dom, 3, "running", 10000));
+	d = broker_dm(&bf, dom, "uart", &keep);
+	pid = (pid_t)jint(d, "pid");
+	json_object_put(keep);
+	ASSERT_OK(hv_domain_destroy(bf.sim.hv, dom));
+	for (unsigned i = 0; i < 500 && process_exists(pid); i++)
+		util_sleep_ns(10000000);
+	ASSERT_FALSE(process_exists(pid));
+	ASSERT_EQ(processes_with_uid_range(210000, 500), 0);
+	ASSERT_TRUE(broker_log_contains(&bf, "event domain-gone"));
+	ASSERT_EQ(broker_stop(&bf), 0);
+}
+
+TEST_TIMEOUT(sigterm_stops_device_models_and_destroys_servers, 60)
+{
+	uint32_t dom;
+
+	broker_start(&bf, demo_policy, NULL);
+	dom = create_domain("demo-12", 1);
+	ASSERT_TRUE(broker_wait_dms(&bf, dom, 3, "running", 10000));
+	ASSERT_EQ(servers_in_use(dom), 3);
+	kill(bf.pid, SIGTERM);
+	{
+		int status;
+		ASSERT_EQ(waitpid(bf.pid, &status, 0), bf.pid);
+		ASSERT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+		bf.pid = 0;
+	}
+	ASSERT_EQ(servers_in_use(dom), 0);
+	ASSERT_EQ(processes_with_uid_range(210000, 500), 0);
+	fixture_sim_stop(&bf.sim);
+}
+
+static unsigned zombies_of(pid_t parent)
+{
+	DIR *d = opendir("/proc");
+	struct dirent *de;
+	unsigned n = 0;
+
+	while (d && (de = readdir(d))) {
+		char path[300], buf[512];
+		FILE *f;
+		int ppid;
+		char state;
+
+		if (de->d_name[0] < '0' || de->d_name[0] > '9')
+			continue;
+		snprintf(path, sizeof(path), "/proc/%s/stat", de->d_name);
+		f = fopen(path, "re");
+		if (!f)
+			continue;
+		if (fgets(buf, sizeof(buf), f)) {
+			char *p = strrchr(buf, ')');
+			if (p && sscanf(p + 2, "%c %d", &state, &ppid) == 2 && ppid == parent &&
+			    state == 'Z')
+				n++;
+		}
+		fclose(f);
+	}
+	if (d)
+		closedir(d);
+	return n;
+}
+
+TEST_TIMEOUT(thousand_attach_detach_cycles_leak_nothing, 600)
+{
+	static const char policy[] = POLICY_HEAD
+		"\"guests\": [{\"match\": {\"name\": \"cyc*\"},"
+		" \"device_models\": [{\"name\": \"echo\", \"exec\": \"@PROGS@/echo-dm\","
+		" \"claims\": {\"ports\": [\"0x510-0x51f\"]}}]}]}";
+	int fds_before = -1;
+	uint32_t dom;
+
+	broker_start(&bf, policy, (const char *const[]){"--no-auto-attach", NULL});
+	dom = create_domain("cycle", 1);
+	for (unsigned i = 0; i < 1000; i++) {
+		char req[96];
+		json_object *keep;
+
+		snprintf(req, sizeof(req), "{\"cmd\":\"attach\",\"domid\":%u}", dom);
+		broker_result(&bf, req, &keep);
+		json_object_put(keep);
+		snprintf(req, sizeof(req), "{\"cmd\":\"detach\",\"domid\":%u}", dom);
+		broker_result(&bf, req, &keep);
+		json_object_put(keep);
+		if (i == 9)
+			fds_before = broker_fd_count(&bf);
+	}
+	ASSERT_EQ(broker_fd_count(&bf), fds_before);
+	ASSERT_EQ(zombies_of(bf.pid), 0);
+	ASSERT_EQ(servers_in_use(dom), 0);
+	ASSERT_EQ(processes_with_uid_range(210000, 500), 0);
+	ASSERT_EQ(broker_stop(&bf), 0);
+}
+
+TEST_TIMEOUT(dmbrokerctl_commands_and_exit_codes, 60)
+{
+	char out[8192];
+	uint32_t dom;
+
+	/* Not running: a clear message and exit 3. */
+	ASSERT_EQ(broker_ctl(NULL, out, sizeof(out), (const char *const[]){"status", NULL}), 3);
+	ASSERT_CONTAINS(out, "is it running?");
+	ASSERT_EQ(broker_ctl(NULL, out, sizeof(out), (const char *const[]){"frobnicate", NULL}), 2);
+	ASSERT_CONTAINS(out, "usage:");
+	broker_start(&bf, demo_policy, NULL);
+	dom = create_domain("demo-13", 1);
+	ASSERT_TRUE(broker_wait_dms(&bf, dom, 3, "running", 10000));
+	ASSERT_EQ(broker_ctl(&bf, out, sizeof(out), (const char *const[]){"status", NULL}), 0);
+	ASSERT_CONTAINS(out, "device_models_running");
+	ASSERT_EQ(broker_ctl(&bf, out, sizeof(out), (const char *const[]){"domains", NULL}), 0);
+	ASSERT_CONTAINS(out, "demo-13");
+	ASSERT_EQ(broker_ctl(&bf, out, sizeof(out), (const char *const[]){"dms", "1", NULL}), 0);
+	ASSERT_CONTAINS(out, "ports 0x3f8-0x3ff");
+	ASSERT_EQ(broker_ctl(&bf, out, sizeof(out), (const char *const[]){"--json", "dms", NULL}), 0);
+	ASSERT_CONTAINS(out, "\"pid\"");
+	ASSERT_EQ(broker_ctl(&bf, out, sizeof(out), (const char *const[]){"dms", "7", NULL}), 1);
+	ASSERT_EQ(broker_ctl(&bf, out, sizeof(out), (const char *const[]){"dms", "x", NULL}), 2);
+	ASSERT_EQ(fixture_run_scenario(&bf.sim, dom, "uart.scn", NULL, 0), 0);
+	ASSERT_EQ(broker_ctl(&bf, out, sizeof(out),
+			     (const char *const[]){"logs", "1", "uart", NULL}), 0);
+	ASSERT_CONTAINS(out, "guest: hello");
+	ASSERT_EQ(broker_ctl(&bf, out, sizeof(out),
+			     (const char *const[]){"restart", "1", "uart", NULL}), 0);
+	ASSERT_TRUE(broker_wait_dms(&bf, dom, 3, "running", 5000));
+	ASSERT_EQ(broker_ctl(&bf, out, sizeof(out), (const char *const[]){"policy", "reload", NULL}),
+		  0);
+	ASSERT_CONTAINS(out, "unchanged");
+	ASSERT_EQ(broker_ctl(&bf, out, sizeof(out), (const char *const[]){"detach", "1", NULL}), 0);
+	ASSERT_EQ(broker_ctl(&bf, out, sizeof(out), (const char *const[]){"detach", "1", NULL}), 1);
+	ASSERT_CONTAINS(out, "not attached");
+	ASSERT_EQ(broker_stop(&bf), 0);
+}
