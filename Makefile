@@ -22,6 +22,15 @@ WARN     := -Wall -Wextra -Werror -Wshadow -Wmissing-prototypes -Wstrict-prototy
 ALL_CFLAGS := -std=c11 -D_GNU_SOURCE -D__XEN_TOOLS__ -I. $(WARN) $(CFLAGS) -MMD -MP
 ALL_LDFLAGS := $(LDFLAGS)
 
+# Quiet by default; V=1 shows every command.
+ifeq ($(V),1)
+Q :=
+msg = @true
+else
+Q := @
+msg = @printf '  %-6s %s\n' $(1) $(2)
+endif
+
 ifeq ($(SANITIZE),1)
 ALL_CFLAGS  += -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
 ALL_LDFLAGS += -fsanitize=address,undefined
@@ -67,11 +76,13 @@ $(LIBDAEMON): $(call obj,$(DAEMON_SRCS))
 $(O)/%.a:
 	@mkdir -p $(dir $@)
 	@rm -f $@
-	$(AR) rcs $@ $^
+	$(call msg,AR,$@)
+	$(Q)$(AR) rcs $@ $^
 
 $(O)/%.o: %.c
 	@mkdir -p $(dir $@)
-	$(CC) $(ALL_CFLAGS) -c -o $@ $<
+	$(call msg,CC,$<)
+	$(Q)$(CC) $(ALL_CFLAGS) -c -o $@ $<
 
 # ---- programs --------------------------------------------------------------
 
@@ -90,25 +101,30 @@ endif
 
 $(BIN)/dmbsimd: $(O)/sim/main-simd.o $(LIBSIM) $(BASE_LIBS)
 	@mkdir -p $(dir $@)
-	$(CC) $(ALL_LDFLAGS) -o $@ $^ -lpthread
+	$(call msg,LD,$@)
+	$(Q)$(CC) $(ALL_LDFLAGS) -o $@ $^ -lpthread
 
 $(BIN)/dmbsimctl: $(O)/sim/main-simctl.o $(LIBSIM) $(LIBHV) $(BASE_LIBS)
 	@mkdir -p $(dir $@)
-	$(CC) $(ALL_LDFLAGS) -o $@ $^ -lpthread $(XEN_LIBS)
+	$(call msg,LD,$@)
+	$(Q)$(CC) $(ALL_LDFLAGS) -o $@ $^ -lpthread $(XEN_LIBS)
 
 $(BIN)/dmbrokerd: $(O)/daemon/main.o $(LIBDAEMON) $(LIBHV) $(LIBSIM) $(BASE_LIBS)
 	@mkdir -p $(dir $@)
-	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(PKG_LIBS_EVENT) $(PKG_LIBS_JSON) $(PKG_LIBS_SECCOMP) \
+	$(call msg,LD,$@)
+	$(Q)$(CC) $(ALL_LDFLAGS) -o $@ $^ $(PKG_LIBS_EVENT) $(PKG_LIBS_JSON) $(PKG_LIBS_SECCOMP) \
 		$(PKG_LIBS_CAPNG) $(XEN_LIBS) -lpthread
 
 $(BIN)/dmbrokerctl: $(O)/cli/dmbrokerctl.o $(LIBDAEMON) $(LIBHV) $(LIBSIM) $(BASE_LIBS)
 	@mkdir -p $(dir $@)
-	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(PKG_LIBS_JSON) $(PKG_LIBS_EVENT) $(PKG_LIBS_SECCOMP) \
+	$(call msg,LD,$@)
+	$(Q)$(CC) $(ALL_LDFLAGS) -o $@ $^ $(PKG_LIBS_JSON) $(PKG_LIBS_EVENT) $(PKG_LIBS_SECCOMP) \
 		$(PKG_LIBS_CAPNG) $(XEN_LIBS) -lpthread
 
 $(LIBEXEC)/dm-%: $(O)/devices/main-%.o $(LIBDEV) $(LIBDMB) $(BASE_LIBS)
 	@mkdir -p $(dir $@)
-	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(PKG_LIBS_SECCOMP) $(XEN_LIBS)
+	$(call msg,LD,$@)
+	$(Q)$(CC) $(ALL_LDFLAGS) -o $@ $^ $(PKG_LIBS_SECCOMP) $(XEN_LIBS)
 
 # ---- tests -----------------------------------------------------------------
 
@@ -126,11 +142,13 @@ TPROGS     := $(patsubst tests/progs/%.c,$(TESTBIN)/progs/%,$(TPROG_SRCS))
 $(TESTBIN)/test-%: $(O)/tests/unit/test-%.o $(TEST_HELPER_OBJS) $(TEST_LINK_DEPS) \
 		$(LIBDAEMON) $(LIBDEV) $(LIBDMB) $(LIBHV) $(LIBSIM) $(BASE_LIBS)
 	@mkdir -p $(dir $@)
-	$(CC) $(ALL_LDFLAGS) -o $@ $(O)/tests/unit/test-$*.o $(TEST_HELPER_OBJS) $(TEST_LINK)
+	$(call msg,LD,$@)
+	$(Q)$(CC) $(ALL_LDFLAGS) -o $@ $(O)/tests/unit/test-$*.o $(TEST_HELPER_OBJS) $(TEST_LINK)
 
 $(TESTBIN)/progs/%: $(O)/tests/progs/%.o $(LIBDEV) $(LIBDMB) $(LIBHV) $(BASE_LIBS)
 	@mkdir -p $(dir $@)
-	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(PKG_LIBS_SECCOMP) $(XEN_LIBS) -lpthread
+	$(call msg,LD,$@)
+	$(Q)$(CC) $(ALL_LDFLAGS) -o $@ $^ $(PKG_LIBS_SECCOMP) $(XEN_LIBS) -lpthread
 
 # ---- benchmarks ------------------------------------------------------------
 
@@ -139,7 +157,8 @@ BENCHES    := $(patsubst bench/%.c,$(BUILD)/bench/%,$(BENCH_SRCS))
 
 $(BUILD)/bench/%: $(O)/bench/%.o $(LIBDEV) $(LIBDMB) $(LIBHV) $(LIBSIM) $(BASE_LIBS)
 	@mkdir -p $(dir $@)
-	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(PKG_LIBS_SECCOMP) $(XEN_LIBS) -lpthread
+	$(call msg,LD,$@)
+	$(Q)$(CC) $(ALL_LDFLAGS) -o $@ $^ $(PKG_LIBS_SECCOMP) $(XEN_LIBS) -lpthread
 
 # ---- top-level targets -----------------------------------------------------
 

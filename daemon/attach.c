@@ -215,6 +215,7 @@ int attach_domain(struct broker *b, uint32_t domid, attach_done_fn done, void *o
 		domain_teardown(d, false);
 		return r;
 	}
+	d->attached_ns = util_now_ns();
 	broker_event(b, "attach", d, NULL, "%u device models, %u vCPUs", d->n_dms, d->nr_vcpus);
 	for (unsigned i = 0; r == 0 && i < d->n_dms; i++)
 		r = dm_prepare(&d->dms[i]);
@@ -229,7 +230,6 @@ int attach_domain(struct broker *b, uint32_t domid, attach_done_fn done, void *o
 	tv.tv_sec = b->cfg.ready_timeout_ms / 1000;
 	tv.tv_usec = (b->cfg.ready_timeout_ms % 1000) * 1000;
 	evtimer_add(d->ev_timeout, &tv);
-	d->attached_ns = util_now_ns();
 	b->attaches++;
 	return 0;
 }
@@ -254,7 +254,7 @@ void attach_dm_ready(struct bdm *dm)
 	}
 	evtimer_del(d->ev_timeout);
 	d->state = BD_RUNNING;
-	broker_event(b, "attached", d, NULL, "ready in %llu us",
+	broker_event(b, "attached", d, NULL, "all ready %llu us after the attach began",
 	             (unsigned long long)((util_now_ns() - d->attached_ns) / 1000));
 	if (d->guest->unpause) {
 		r = hv_domain_unpause(b->hv, d->domid);

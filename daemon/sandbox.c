@@ -70,8 +70,8 @@ struct sandbox_report {
 /* From clone to exec takes about a millisecond; this long means something hangs. */
 #define SANDBOX_EXEC_TIMEOUT_MS 10000
 
-/* Below this the fd shuffle in step_fds() could run out of numbers. */
-#define NOFILE_MIN 16u
+/* The DM's fds 0-3, plus 4 and 5 until exec, must fit (policy.c allows 8 and up). */
+#define NOFILE_MIN 8u
 
 /* The root tmpfs holds a handful of inodes; keep it tiny. */
 #define JAIL_TMPFS_OPTS "size=64k,nr_inodes=64,mode=0755"
@@ -590,8 +590,8 @@ static int step_rlimits(struct child_ctx *c)
 	const struct sandbox_spec *s = c->spec;
 	int r;
 
-	if ((r = set_limit(RLIMIT_NOFILE, s->nofile)) < 0 ||
-	    (r = set_limit(RLIMIT_NPROC, s->pids_max)) < 0 || (r = set_limit(RLIMIT_CORE, 0)) < 0 ||
+	/* RLIMIT_NOFILE comes at the end of step_fds: the fd shuffle needs more numbers. */
+	if ((r = set_limit(RLIMIT_NPROC, s->pids_max)) < 0 || (r = set_limit(RLIMIT_CORE, 0)) < 0 ||
 	    (r = set_limit(RLIMIT_FSIZE, 0)) < 0 || (r = set_limit(RLIMIT_MEMLOCK, 0)) < 0 ||
 	    (r = set_limit(RLIMIT_MSGQUEUE, 0)) < 0)
 		return r;
@@ -634,9 +634,10 @@ static int close_all_but(const int *keep, size_t n)
  * FDS: stdin /dev/null, stdout/stderr the broker's pipes, the channel on
  * fd 3, and nothing else of the broker's (CVE-2024-21626: a leaked fd is a
  * way out of any jail).  The binary's fd and the status pipe stay on 4 and
- * 5 until exec, both CLOEXEC.  Everything else is closed first, so the
- * shuffle fits in a small RLIMIT_NOFILE and no source is overwritten
- * before it was copied.
+ * 5 until exec, both CLOEXEC.  Everything else is closed first, and every
+ * source is copied above 5 before any dup3 onto 0-5, so no source is
+ * overwritten before it was copied.  RLIMIT_NOFILE is set last: the copies
+ * need up to 12 numbers, the policy may allow as few as 8.
  */
 static int step_fds(struct child_ctx *c)
 {
@@ -665,7 +666,10 @@ static int step_fds(struct child_ctx *c)
 	}
 	c->status_fd = FD_STATUS;
 	c->exec_fd = FD_EXEC;
-	return close_range(FD_FIRST_FREE, ~0u, 0) < 0 ? -errno : 0;
+	if (close_range(FD_FIRST_FREE, ~0u, 0) < 0)
+		return -errno;
+	/* Existing fds never exceed it now (0-5), so this only limits what the DM opens. */
+	return set_limit(RLIMIT_NOFILE, s->nofile);
 }
 
 /* NNP: exec can never grant privileges again (setuid bits, file caps); seccomp requires it. */

@@ -92,21 +92,24 @@ static int cmd_create(struct ctl *ctl, int argc, char **argv)
 	if (optind != argc - 1 || util_strcpy(q.name, sizeof(q.name), argv[optind]) < 0)
 		return -EINVAL;
 	r = call(ctl, SIM_DOMAIN_CREATE, &q, &rep, "create");
-	if (r >= 0)
-		printf("%d\n", r);
-	return r;
+	if (r < 0)
+		return r;
+	printf("%d\n", r);
+	return 0;
 }
 
 static int cmd_simple(struct ctl *ctl, uint16_t type, int argc, char **argv)
 {
 	struct sim_req q = {0};
 	struct sim_reply rep;
+	int r;
 
 	if (argc != 2 || parse_domid(argv[1], &q.domid) < 0)
 		return -EINVAL;
 	if (type == SIM_DOMAIN_SHUTDOWN)
 		q.a32[0] = 3; /* SHUTDOWN_crash */
-	return call(ctl, type, &q, &rep, argv[0]);
+	r = call(ctl, type, &q, &rep, argv[0]);
+	return r < 0 ? r : 0;
 }
 
 static int cmd_info(struct ctl *ctl, int argc, char **argv)

@@ -378,6 +378,39 @@ TEST(sandbox_fds_only_0_to_3)
 	close(42);
 }
 
+/* The smallest RLIMIT_NOFILE the policy allows, while the broker's fds sit at high numbers. */
+TEST(sandbox_small_nofile_high_fds)
+{
+	char rep[REPORT_MAX];
+	struct sandbox_child c;
+	struct sbx s;
+	int out;
+
+	if (skip_unless_root())
+		return;
+	sbx_init(&s, NULL, NULL);
+	s.spec.nofile = 8;
+	/* Channel and stdout far above the limit, the binary's fd on 0: all must land right. */
+	s.spec.channel_fd = fcntl(s.chan_child, F_DUPFD_CLOEXEC, 900);
+	ASSERT_GE(s.spec.channel_fd, 900);
+	close(s.chan_child);
+	s.chan_child = s.spec.channel_fd;
+	out = fcntl(STDERR_FILENO, F_DUPFD_CLOEXEC, 700);
+	ASSERT_GE(out, 700);
+	s.spec.stdout_fd = s.spec.stderr_fd = out;
+	close(0);
+	ASSERT_EQ(fcntl(s.spec.exec_fd, F_DUPFD_CLOEXEC, 0), 0);
+	close(s.spec.exec_fd);
+	s.spec.exec_fd = 0;
+	report_start(&s, &c, rep);
+	ASSERT_STREQ(kv(rep, "fds"), "0,1,2,3");
+	ASSERT_STREQ(kv(rep, "rlimit_nofile"), "8:8");
+	ASSERT_STREQ(kv(rep, "stdin_read"), "0");
+	report_finish(&s, &c);
+	close(out);
+	sbx_done(&s);
+}
+
 TEST(sandbox_env_only_envp)
 {
 	char rep[REPORT_MAX];
@@ -840,7 +873,7 @@ TEST(sandbox_rejects_bad_specs)
 	if (skip_unless_root())
 		return;
 	sbx_init(&s, "--ran", NULL);
-	s.spec.nofile = 8;
+	s.spec.nofile = 7; /* 0-3, and 4-5 until exec: policy.c's minimum is 8 */
 	ASSERT_ERR(sandbox_spawn(&s.spec, &c, &err), -EINVAL);
 	s.spec.nofile = PROBE_NOFILE;
 	s.spec.pids_max = 0;
