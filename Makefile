@@ -155,10 +155,11 @@ $(TESTBIN)/progs/%: $(O)/tests/progs/%.o $(LIBDEV) $(LIBDMB) $(LIBHV) $(BASE_LIB
 BENCH_SRCS := $(wildcard bench/*.c)
 BENCHES    := $(patsubst bench/%.c,$(BUILD)/bench/%,$(BENCH_SRCS))
 
-$(BUILD)/bench/%: $(O)/bench/%.o $(LIBDEV) $(LIBDMB) $(LIBHV) $(LIBSIM) $(BASE_LIBS)
+$(BUILD)/bench/%: $(O)/bench/%.o $(LIBDAEMON) $(LIBDEV) $(LIBDMB) $(LIBHV) $(LIBSIM) $(BASE_LIBS)
 	@mkdir -p $(dir $@)
 	$(call msg,LD,$@)
-	$(Q)$(CC) $(ALL_LDFLAGS) -o $@ $^ $(PKG_LIBS_SECCOMP) $(XEN_LIBS) -lpthread
+	$(Q)$(CC) $(ALL_LDFLAGS) -o $@ $^ $(PKG_LIBS_EVENT) $(PKG_LIBS_JSON) $(PKG_LIBS_SECCOMP) \
+		$(PKG_LIBS_CAPNG) $(XEN_LIBS) -lpthread
 
 # ---- top-level targets -----------------------------------------------------
 

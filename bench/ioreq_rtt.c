@@ -119,8 +119,8 @@ static void eventfd_pingpong(uint64_t *samples, unsigned n, int cpu_a, int cpu_b
 
 static void busypoll_pingpong(uint64_t *samples, unsigned n, int cpu_a, int cpu_b)
 {
-	_Atomic uint64_t *sh = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS,
-				    -1, 0);
+	_Atomic uint64_t *sh =
+	        mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
 	_Atomic uint64_t *ping = &sh[0], *pong = &sh[8]; /* separate cache lines */
 	pid_t pid;
 	int status;
@@ -181,8 +181,8 @@ static int send_claims(int sock)
 /* Play the broker for one echo-dm: server, claim, handoff, enable, ports. */
 static void rig_up(struct rig *g, int dm_cpu, uint32_t poll_us)
 {
-	struct dmp_hello hello = {.nr_vcpus = 1, .poll_us = poll_us,
-				  .flags = poll_us ? DMP_HELLO_POLL : 0};
+	struct dmp_hello hello = {
+	        .nr_vcpus = 1, .poll_us = poll_us, .flags = poll_us ? DMP_HELLO_POLL : 0};
 	struct dmp_pages pages = {.kind = DMP_PAGES_MEMFD};
 	struct dmp_ports ports = {.kind = DMP_PORTS_SIM, .nr_vcpus = 1};
 	struct sim_ports sp;
@@ -250,7 +250,8 @@ static void ioreq_roundtrip(struct rig *g, uint64_t *samples, unsigned n, int cp
 	pin(cpu_vcpu);
 	for (unsigned i = 0; i < WARMUP + n; i++) {
 		uint64_t t0 = now();
-		if (sim_vcpu_io(g->sim, g->domid, 0, IOREQ_TYPE_PIO, IOREQ_READ, 0x510, 4, &data) < 0 ||
+		if (sim_vcpu_io(g->sim, g->domid, 0, IOREQ_TYPE_PIO, IOREQ_READ, 0x510, 4, &data) <
+		            0 ||
 		    data != 0xcafe0510) {
 			fprintf(stderr, "ioreq_rtt: bad answer 0x%llx\n", (unsigned long long)data);
 			exit(1);
@@ -267,8 +268,8 @@ enum floor_kind { FLOOR_EVENTFD, FLOOR_BUSYPOLL };
  * a slow spell of the machine then hits both sides of the ratio.
  */
 static void measure_pair(const char *floor_name, enum floor_kind kind, const char *io_name,
-			 int cpu_a, int cpu_b, uint32_t poll_us, struct stats *ret_floor,
-			 struct stats *ret_io)
+                         int cpu_a, int cpu_b, uint32_t poll_us, struct stats *ret_floor,
+                         struct stats *ret_io)
 {
 	uint64_t *fl = calloc(iterations, sizeof(uint64_t));
 	uint64_t *io = calloc(iterations, sizeof(uint64_t));
@@ -301,8 +302,8 @@ static void ratio(const char *name, double a, double b)
 int main(int argc, char **argv)
 {
 	static const struct option opts[] = {{"iterations", required_argument, NULL, 'n'},
-					     {"echo-dm", required_argument, NULL, 'e'},
-					     {NULL, 0, NULL, 0}};
+	                                     {"echo-dm", required_argument, NULL, 'e'},
+	                                     {NULL, 0, NULL, 0}};
 	struct stats efd_same, efd_cross, poll_cross, io_same, io_cross, io_poll;
 	int c;
 
@@ -323,11 +324,11 @@ int main(int argc, char **argv)
 	       iterations, ROUNDS);
 
 	measure_pair("eventfd_same_core", FLOOR_EVENTFD, "ioreq_same_core", 0, 0, 0, &efd_same,
-		     &io_same);
+	             &io_same);
 	measure_pair("eventfd_cross_core", FLOOR_EVENTFD, "ioreq_cross_core", 0, 1, 0, &efd_cross,
-		     &io_cross);
+	             &io_cross);
 	measure_pair("busypoll_cross_core", FLOOR_BUSYPOLL, "ioreq_polling_cross_core", 0, 1, 200,
-		     &poll_cross, &io_poll);
+	             &poll_cross, &io_poll);
 
 	ratio("ioreq_vs_eventfd_same_core_p50", io_same.p50, efd_same.p50);
 	ratio("ioreq_vs_eventfd_cross_core_p50", io_cross.p50, efd_cross.p50);

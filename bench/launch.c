@@ -27,14 +27,10 @@
 #include <time.h>
 #include <unistd.h>
 
-/*
- * The Makefile links benchmarks without libdaemon.a: compile the sandbox
- * (and the cgroup code its probe uses) into this program.  Should the bench
- * rule ever link libdaemon.a, these objects simply take precedence over the
- * archive's (an archive member is only pulled in for undefined symbols).
- */
-#include "daemon/cgroup.c"
-#include "daemon/sandbox.c"
+#include "common/util.h"
+#include "daemon/cgroup.h"
+#include "daemon/policy.h"
+#include "daemon/sandbox.h"
 
 #define ROUNDS     10
 #define WARMUP     20

@@ -35,17 +35,20 @@ struct ctl {
 static void usage(FILE *f)
 {
 	fprintf(f,
-		"usage: dmbrokerctl [--socket PATH] [--json] COMMAND [ARGS]\n"
-		"  status                     the broker's state and counters\n"
-		"  domains                    attached domains\n"
-		"  dms [DOMID]                device models: pid, uid, state, claims, restarts, requests\n"
-		"  attach DOMID               give a domain its device models (waits until ready)\n"
-		"  detach DOMID               stop a domain's device models, destroy their servers\n"
-		"  restart DOMID DM           restart one device model\n"
-		"  logs DOMID DM [--lines N]  a device model's recent output\n"
-		"  policy check FILE          validate a policy; print it normalised, or every error\n"
-		"  policy reload              reload the daemon's policy file\n"
-		"exit: 0 ok, 1 failed, 2 usage, 3 daemon not reachable\n");
+	        "usage: dmbrokerctl [--socket PATH] [--json] COMMAND [ARGS]\n"
+	        "  status                     the broker's state and counters\n"
+	        "  domains                    attached domains\n"
+	        "  dms [DOMID]                device models: pid, uid, state, claims, restarts, "
+	        "requests\n"
+	        "  attach DOMID               give a domain its device models (waits until ready)\n"
+	        "  detach DOMID               stop a domain's device models, destroy their "
+	        "servers\n"
+	        "  restart DOMID DM           restart one device model\n"
+	        "  logs DOMID DM [--lines N]  a device model's recent output\n"
+	        "  policy check FILE          validate a policy; print it normalised, or every "
+	        "error\n"
+	        "  policy reload              reload the daemon's policy file\n"
+	        "exit: 0 ok, 1 failed, 2 usage, 3 daemon not reachable\n");
 }
 
 /* ---- talking to the daemon ------------------------------------------------ */
@@ -112,9 +115,10 @@ static int call(struct ctl *ctl, json_object *req, int timeout_ms, json_object *
 
 	if (fd < 0) {
 		fprintf(stderr, "dmbrokerctl: cannot reach dmbrokerd at %s: %s%s\n", ctl->socket,
-			strerror(-fd),
-			fd == -ENOENT || fd == -ECONNREFUSED ? " (is it running?)"
-			: fd == -EACCES ? " (root or the admin group only)" : "");
+		        strerror(-fd),
+		        fd == -ENOENT || fd == -ECONNREFUSED ? " (is it running?)"
+		        : fd == -EACCES                      ? " (root or the admin group only)"
+		                                             : "");
 		return EXIT_NODAEMON;
 	}
 	if (util_write_all(fd, s, strlen(s)) < 0 || util_write_all(fd, "\n", 1) < 0) {
@@ -239,9 +243,9 @@ static int run(struct ctl *ctl, json_object *req, int timeout_ms, void (*print)(
 		return r;
 	ok = json_object_get_boolean(field(rep, "ok"));
 	if (ctl->json) {
-		printf("%s\n", json_object_to_json_string_ext(rep, JSON_C_TO_STRING_PRETTY |
-									   JSON_C_TO_STRING_SPACED |
-									   JSON_C_TO_STRING_NOSLASHESCAPE));
+		printf("%s\n", json_object_to_json_string_ext(
+		                       rep, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_SPACED |
+		                                    JSON_C_TO_STRING_NOSLASHESCAPE));
 	} else if (!ok) {
 		fprintf(stderr, "dmbrokerctl: %s\n", sfield(rep, "error"));
 	} else if (print) {
@@ -287,15 +291,18 @@ static int cmd_policy_check(struct ctl *ctl, const char *file)
 			json_object *o = json_object_new_object(), *a = json_object_new_array();
 			for (unsigned i = 0; i < errs.n && i < POLICY_ERRORS_MAX; i++) {
 				json_object *e = json_object_new_object();
-				json_object_object_add(e, "path", json_object_new_string(errs.e[i].path));
-				json_object_object_add(e, "error", json_object_new_string(errs.e[i].msg));
+				json_object_object_add(e, "path",
+				                       json_object_new_string(errs.e[i].path));
+				json_object_object_add(e, "error",
+				                       json_object_new_string(errs.e[i].msg));
 				json_object_array_add(a, e);
 			}
 			json_object_object_add(o, "ok", json_object_new_boolean(0));
 			json_object_object_add(o, "errors", a);
 			json_object_object_add(o, "count", json_object_new_int((int)errs.n));
-			printf("%s\n", json_object_to_json_string_ext(o, JSON_C_TO_STRING_PRETTY |
-										 JSON_C_TO_STRING_SPACED));
+			printf("%s\n",
+			       json_object_to_json_string_ext(o, JSON_C_TO_STRING_PRETTY |
+			                                                 JSON_C_TO_STRING_SPACED));
 			json_object_put(o);
 		} else {
 			policy_errors_print(&errs, file, stderr);

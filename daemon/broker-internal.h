@@ -14,10 +14,10 @@
 #include "daemon/sandbox.h"
 #include "hv/hv.h"
 
-#define BROKER_MAX_DOMAINS   4096 /* attached at once */
-#define DM_MSG_BURST         16   /* frames handled per wake-up, for fairness */
-#define DM_MSG_RATE_MAX      2000 /* frames a second before a device model is cut off */
-#define DM_STOP_TIMEOUT_MS   1000 /* orderly stop, then SIGKILL */
+#define BROKER_MAX_DOMAINS 4096 /* attached at once */
+#define DM_MSG_BURST       16   /* frames handled per wake-up, for fairness */
+#define DM_MSG_RATE_MAX    2000 /* frames a second before a device model is cut off */
+#define DM_STOP_TIMEOUT_MS 1000 /* orderly stop, then SIGKILL */
 
 enum dm_state {
 	DM_NEW = 0,      /* server prepared, no process */
@@ -56,8 +56,8 @@ struct bdm {
 	uint64_t started_ns;
 	int last_status; /* wait status of the last exit */
 	/* supervision */
-	unsigned restarts;       /* total restarts since attach */
-	uint64_t crash_ns[64];   /* recent crash times, for the restart window */
+	unsigned restarts;     /* total restarts since attach */
+	uint64_t crash_ns[64]; /* recent crash times, for the restart window */
 	unsigned n_crashes;
 	/* what the device model told us, and flood control */
 	struct dmp_stats stats;
@@ -101,8 +101,8 @@ struct broker {
 	struct control *ctl;
 	struct uidpool *uids;
 	struct cgroup_root *cg;
-	char cgroup_status[160];
-	char sandbox_status[160];
+	char cgroup_status[256];
+	char sandbox_status[256];
 	char jail_dir[256];
 	struct event *ev_sigterm, *ev_sigint, *ev_sighup, *ev_hv, *ev_stats;
 	struct bdomain *dom[BROKER_MAX_DOMAINS];
@@ -118,8 +118,8 @@ struct bdomain *broker_find_domain(struct broker *b, uint32_t domid);
 int broker_add_domain(struct broker *b, struct bdomain *d);
 void broker_remove_domain(struct broker *b, struct bdomain *d);
 /* An event for the log (and, later, the events stream). */
-void broker_event(struct broker *b, const char *kind, const struct bdomain *d,
-		  const struct bdm *dm, const char *fmt, ...) __attribute__((format(printf, 5, 6)));
+void broker_event(struct broker *b, const char *kind, const struct bdomain *d, const struct bdm *dm,
+                  const char *fmt, ...) __attribute__((format(printf, 5, 6)));
 
 /* Reload the policy file; running guests keep theirs.  *ret_report: what differs for them. */
 int broker_reload_policy(struct broker *b, json_object **ret_report);
@@ -152,8 +152,7 @@ void supervise_dm_exited(struct bdm *dm);
 int supervise_restart_now(struct bdm *dm);
 
 /* control.c */
-int control_new(struct broker *b, const char *path, const char *admin_group,
-		struct control **ret);
+int control_new(struct broker *b, const char *path, const char *admin_group, struct control **ret);
 void control_free(struct control *c);
 
 #endif

@@ -268,7 +268,7 @@ static int setup_dirs(struct broker *b)
 
 static int setup_sandbox_support(struct broker *b)
 {
-	char why[160] = "";
+	char why[256] = "";
 	int r;
 
 	r = cgroup_root_open(b->cfg.cgroup_root, &b->cg, why, sizeof(why));

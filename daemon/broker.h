@@ -19,13 +19,13 @@
 #include <stdint.h>
 
 struct broker_config {
-	const char *hypervisor;   /* "sim", "sim:SOCKET" or "xen" */
+	const char *hypervisor; /* "sim", "sim:SOCKET" or "xen" */
 	const char *policy_path;
 	const char *control_path;
 	const char *state_dir;
-	const char *libexec_dir;  /* replaces /usr/libexec/dm-broker in exec paths (build trees) */
-	const char *admin_group;  /* may use the control socket besides root; NULL: root only */
-	const char *cgroup_root;  /* NULL: find our own delegated cgroup v2 */
+	const char *libexec_dir;   /* replaces /usr/libexec/dm-broker in exec paths (build trees) */
+	const char *admin_group;   /* may use the control socket besides root; NULL: root only */
+	const char *cgroup_root;   /* NULL: find our own delegated cgroup v2 */
 	unsigned ready_timeout_ms; /* a device model must report ready within this */
 	bool detach_on_exit;       /* SIGTERM: stop every device model before exiting */
 	bool no_auto_attach;       /* attach only on `dmbrokerctl attach` */

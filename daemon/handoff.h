@@ -18,13 +18,13 @@ struct handoff_claims {
 
 /* HELLO, the three CLAIMS messages and PAGES (fresh page fds, closed after sending). */
 int handoff_send_setup(int sock, const struct dmp_hello *hello, const struct handoff_claims *c,
-		       struct hv_pages *pages);
+                       struct hv_pages *pages);
 /* PORTS (the ports object keeps its fds). */
 int handoff_send_ports(int sock, struct hv_ports *ports);
 
 /* Claim every range of c on server id of domid; on failure unmap what was mapped. */
 int handoff_map_claims(struct hv *hv, uint32_t domid, uint16_t id, const struct handoff_claims *c);
 void handoff_unmap_claims(struct hv *hv, uint32_t domid, uint16_t id,
-			  const struct handoff_claims *c);
+                          const struct handoff_claims *c);
 
 #endif

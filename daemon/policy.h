@@ -18,16 +18,16 @@
 
 #include "ipc/dmproto.h"
 
-#define POLICY_VERSION       1
-#define POLICY_MAX_GUESTS    256
-#define POLICY_MAX_DMS       8   /* Xen's MAX_NR_IOREQ_SERVERS */
-#define POLICY_MAX_RANGES    256 /* Xen's MAX_NR_IO_RANGES, per type per device model */
-#define POLICY_MAX_ARGS      16
-#define POLICY_NAME_MAX      DMP_NAME_MAX
-#define POLICY_PATH_MAX      256
-#define POLICY_ARG_MAX       128
-#define POLICY_GLOB_MAX      64
-#define POLICY_ERRORS_MAX    64
+#define POLICY_VERSION    1
+#define POLICY_MAX_GUESTS 256
+#define POLICY_MAX_DMS    8   /* Xen's MAX_NR_IOREQ_SERVERS */
+#define POLICY_MAX_RANGES 256 /* Xen's MAX_NR_IO_RANGES, per type per device model */
+#define POLICY_MAX_ARGS   16
+#define POLICY_NAME_MAX   DMP_NAME_MAX
+#define POLICY_PATH_MAX   256
+#define POLICY_ARG_MAX    128
+#define POLICY_GLOB_MAX   64
+#define POLICY_ERRORS_MAX 64
 
 enum policy_match_kind {
 	POLICY_MATCH_DOMID = 1,
@@ -53,27 +53,28 @@ enum policy_crash_action {
 
 enum policy_seccomp {
 	POLICY_SECCOMP_DEFAULT = 1, /* baseline deny-list, then libdmb's allow-list */
-	POLICY_SECCOMP_LOG = 2,     /* as default, but the allow-list only logs (for writing profiles) */
+	POLICY_SECCOMP_LOG =
+	        2, /* as default, but the allow-list only logs (for writing profiles) */
 };
 
 struct policy_on_crash {
 	enum policy_crash_action action;
-	unsigned max_restarts;   /* restart: at most this many ... */
-	unsigned window_s;       /* ... within this many seconds, then `then` */
-	unsigned backoff_ms;     /* first delay, doubled per restart in the window */
-	unsigned backoff_max_ms; /* cap on the delay */
+	unsigned max_restarts;         /* restart: at most this many ... */
+	unsigned window_s;             /* ... within this many seconds, then `then` */
+	unsigned backoff_ms;           /* first delay, doubled per restart in the window */
+	unsigned backoff_max_ms;       /* cap on the delay */
 	enum policy_crash_action then; /* after too many restarts: pause, destroy or fail */
 };
 
 struct policy_sandbox {
-	bool user_auto;                 /* uid from the policy's uid_range */
-	char user[POLICY_NAME_MAX];     /* or a named user (not root) */
-	uint32_t namespaces;            /* POLICY_NS_* */
-	uint64_t memory_max;            /* bytes, cgroup memory.max (and RLIMIT_AS fallback) */
-	uint32_t pids_max;              /* cgroup pids.max and RLIMIT_NPROC */
-	uint32_t nofile;                /* RLIMIT_NOFILE */
+	bool user_auto;             /* uid from the policy's uid_range */
+	char user[POLICY_NAME_MAX]; /* or a named user (not root) */
+	uint32_t namespaces;        /* POLICY_NS_* */
+	uint64_t memory_max;        /* bytes, cgroup memory.max (and RLIMIT_AS fallback) */
+	uint32_t pids_max;          /* cgroup pids.max and RLIMIT_NPROC */
+	uint32_t nofile;            /* RLIMIT_NOFILE */
 	enum policy_seccomp seccomp;
-	bool guest_memory;              /* needs to map guest RAM (Xen: privcmd for DMA) */
+	bool guest_memory; /* needs to map guest RAM (Xen: privcmd for DMA) */
 };
 
 struct policy_dm {
@@ -84,19 +85,19 @@ struct policy_dm {
 	unsigned n_claims[DMP_CLAIM_KINDS];
 	struct dmp_range claims[DMP_CLAIM_KINDS][POLICY_MAX_RANGES]; /* PCI: start = end = SBDF */
 	unsigned n_irqs;
-	uint8_t irqs[16];   /* ISA IRQ lines (0-15) it may raise and lower ("irqs": [4]) */
-	unsigned bufioreq;  /* HVM_IOREQSRV_BUFIOREQ_* */
-	uint32_t poll_us;   /* 0: block; else spin this long before blocking */
+	uint8_t irqs[16];  /* ISA IRQ lines (0-15) it may raise and lower ("irqs": [4]) */
+	unsigned bufioreq; /* HVM_IOREQSRV_BUFIOREQ_* */
+	uint32_t poll_us;  /* 0: block; else spin this long before blocking */
 	struct policy_sandbox sandbox;
 	struct policy_on_crash on_crash;
 };
 
 struct policy_guest {
 	enum policy_match_kind match;
-	uint32_t domid;                 /* POLICY_MATCH_DOMID */
-	char name_glob[POLICY_GLOB_MAX];/* POLICY_MATCH_NAME */
+	uint32_t domid;                        /* POLICY_MATCH_DOMID */
+	char name_glob[POLICY_GLOB_MAX];       /* POLICY_MATCH_NAME */
 	uint64_t pci_hole_start, pci_hole_end; /* where BARs may move (inclusive) */
-	bool unpause;                   /* unpause the domain once every device model is ready */
+	bool unpause; /* unpause the domain once every device model is ready */
 	unsigned n_dms;
 	struct policy_dm dms[POLICY_MAX_DMS];
 };
@@ -104,7 +105,7 @@ struct policy_guest {
 struct policy {
 	unsigned refs;
 	unsigned version;
-	uid_t uid_start;    /* uid_range: device-model uids are taken from here */
+	uid_t uid_start; /* uid_range: device-model uids are taken from here */
 	uint32_t uid_count;
 	unsigned n_guests;
 	struct policy_guest *guests; /* n_guests entries */
@@ -117,7 +118,7 @@ struct policy_error {
 };
 
 struct policy_errors {
-	unsigned n;      /* errors found (may exceed what is stored) */
+	unsigned n; /* errors found (may exceed what is stored) */
 	struct policy_error e[POLICY_ERRORS_MAX];
 };
 

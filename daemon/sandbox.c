@@ -9,6 +9,14 @@
  * {step, errno} to the status pipe and _exit()s.  The pipe is CLOEXEC, so a
  * successful execveat() closes it and the parent reads EOF: success.
  *
+ * Where the order differs in detail from sandbox.h: the bounding set is
+ * emptied and the securebits locked inside IDS, before setresuid(), since
+ * both need CAP_SETPCAP, which the uid change takes away (CAPS then empties
+ * and verifies what is left); RLIMIT_NOFILE is set at the end of FDS, since
+ * the fd shuffle may need more numbers than the DM is allowed; the cgroup
+ * is entered at clone time.  A seccomp compile error is reported as step
+ * SECCOMP although it happens in the parent, before any child exists.
+ *
  * The child is a raw clone3() child of a possibly multi-threaded glibc
  * process, so it avoids anything that takes libc locks or believes in the
  * parent's thread list: no malloc, no stdio, and raw syscalls for the id
@@ -913,8 +921,9 @@ int sandbox_probe(char *why, size_t len)
 {
 	struct clone_args args = {0};
 	char cgwhy[256] = "";
+	sigset_t all, saved;
 	bool ok = true;
-	int pidfd = -1;
+	int pidfd = -1, err;
 	siginfo_t si;
 	pid_t pid;
 
@@ -928,9 +937,15 @@ int sandbox_probe(char *why, size_t len)
 	args.flags = CLONE_PIDFD | ns_to_clone_flags(POLICY_NS_ALL);
 	args.pidfd = (uint64_t)(uintptr_t)&pidfd;
 	args.exit_signal = SIGCHLD;
+	/* As in sandbox_spawn: no broker signal handler may run in the child. */
+	sigfillset(&all);
+	pthread_sigmask(SIG_SETMASK, &all, &saved);
 	pid = sys_clone3(&args, sizeof(args));
 	if (pid == 0)
 		_exit(0);
+	err = errno;
+	pthread_sigmask(SIG_SETMASK, &saved, NULL);
+	errno = err;
 	if (pid < 0) {
 		why_add(why, len,
 		        "cannot create mount, pid, ipc, uts, net and cgroup namespaces: %s%s",

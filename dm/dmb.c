@@ -265,7 +265,7 @@ static void log_invalid(struct dmb *d, const char *what, const char *why)
 		return;
 	d->invalid_logged_ns = now;
 	log_warn("rejected %s request: %s (%llu so far)", what, why,
-		 (unsigned long long)d->stats.invalid);
+	         (unsigned long long)d->stats.invalid);
 }
 
 /* Call the device; returns the value of a read (all ones where nothing answers). */
@@ -278,7 +278,8 @@ static uint64_t dispatch(struct dmb *d, const struct dmb_req *r)
 	case IOREQ_TYPE_PIO:
 		d->stats.served[0]++;
 		if (rd)
-			return o->pio_read ? o->pio_read(d->opaque, (uint16_t)r->addr, r->size) : ~0ull;
+			return o->pio_read ? o->pio_read(d->opaque, (uint16_t)r->addr, r->size)
+			                   : ~0ull;
 		if (o->pio_write)
 			o->pio_write(d->opaque, (uint16_t)r->addr, r->size, r->data);
 		return 0;
@@ -292,8 +293,9 @@ static uint64_t dispatch(struct dmb *d, const struct dmb_req *r)
 	case IOREQ_TYPE_PCI_CONFIG:
 		d->stats.served[2]++;
 		if (rd)
-			return o->pci_read ? o->pci_read(d->opaque, r->sbdf, (unsigned)r->addr, r->size)
-					   : ~0ull;
+			return o->pci_read
+			               ? o->pci_read(d->opaque, r->sbdf, (unsigned)r->addr, r->size)
+			               : ~0ull;
 		if (o->pci_write)
 			o->pci_write(d->opaque, r->sbdf, (unsigned)r->addr, r->size, r->data);
 		return 0;
@@ -342,7 +344,8 @@ static void drain_buffered(struct dmb *d)
 		if (used == 2 && wp - rp < 2)
 			return; /* the second half is not published yet */
 		memcpy(&b1, &pg->buf_ioreq[(rp + 1) % IOREQ_BUFFER_SLOT_NUM], sizeof(b1));
-		if (dmb_req_decode_buffered(&d->claims, &b0, used == 2 ? &b1 : NULL, &req, &why) == 0) {
+		if (dmb_req_decode_buffered(&d->claims, &b0, used == 2 ? &b1 : NULL, &req, &why) ==
+		    0) {
 			d->stats.buffered++;
 			(void)dispatch(d, &req);
 		} else {
@@ -392,7 +395,7 @@ static unsigned serve_all(struct dmb *d)
 static bool any_pending(struct dmb *d)
 {
 	if (d->buf && __atomic_load_n(&d->buf->write_pointer, __ATOMIC_ACQUIRE) !=
-			      __atomic_load_n(&d->buf->read_pointer, __ATOMIC_RELAXED))
+	                      __atomic_load_n(&d->buf->read_pointer, __ATOMIC_RELAXED))
 		return true;
 	for (unsigned v = 0; v < d->hello.nr_vcpus; v++)
 		if (ioreq_load_state(&d->ioreq->vcpu_ioreq[v]) == STATE_IOREQ_READY)
@@ -512,8 +515,8 @@ int dmb_inject_msi(struct dmb *d, uint64_t addr, uint32_t data)
 	return dmop_call(d, &op);
 }
 
-int dmb_move_bar(struct dmb *d, uint32_t sbdf, unsigned bar, uint64_t old_base,
-		 uint64_t new_base, uint64_t size)
+int dmb_move_bar(struct dmb *d, uint32_t sbdf, unsigned bar, uint64_t old_base, uint64_t new_base,
+                 uint64_t size)
 {
 	struct dmp_dmop op = {.op = DMP_DMOP_BAR_MOVE};
 	int r;

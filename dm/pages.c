@@ -63,7 +63,7 @@ int dmb_pages_map_memfd(struct dmb *d, struct frame *f, const struct dmp_pages *
 int dmb_pages_map_privcmd(struct dmb *d, struct frame *f, const struct dmp_pages *msg)
 {
 	unsigned first = msg->has_buf ? XENMEM_resource_ioreq_server_frame_bufioreq
-				      : XENMEM_resource_ioreq_server_frame_ioreq(0);
+	                              : XENMEM_resource_ioreq_server_frame_ioreq(0);
 	unsigned n = msg->has_buf ? 2 : 1;
 	privcmd_mmap_resource_t res;
 	void *p;
@@ -76,11 +76,11 @@ int dmb_pages_map_privcmd(struct dmb *d, struct frame *f, const struct dmp_pages
 	if (p == MAP_FAILED)
 		return -errno;
 	res = (privcmd_mmap_resource_t){.dom = (domid_t)msg->domid,
-					.type = XENMEM_resource_ioreq_server,
-					.id = msg->server_id,
-					.idx = first,
-					.num = n,
-					.addr = (uintptr_t)p};
+	                                .type = XENMEM_resource_ioreq_server,
+	                                .id = msg->server_id,
+	                                .idx = first,
+	                                .num = n,
+	                                .addr = (uintptr_t)p};
 	if (ioctl(fd, IOCTL_PRIVCMD_MMAP_RESOURCE, &res) < 0) {
 		int r = -errno;
 		munmap(p, n * IOREQ_PAGE_SIZE);

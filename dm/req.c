@@ -114,7 +114,7 @@ static int fail(const char **why, const char *reason)
 }
 
 static int decode_io(const struct dmb_claims *c, const ioreq_t *q, struct dmb_req *out,
-		     const char **why)
+                     const char **why)
 {
 	bool pio = q->type == IOREQ_TYPE_PIO;
 	uint64_t first, last;
@@ -139,7 +139,7 @@ static int decode_io(const struct dmb_claims *c, const ioreq_t *q, struct dmb_re
 }
 
 static int decode_pci(const struct dmb_claims *c, const ioreq_t *q, struct dmb_req *out,
-		      const char **why)
+                      const char **why)
 {
 	uint32_t sbdf = (uint32_t)(q->addr >> 32), reg = (uint32_t)q->addr;
 
@@ -157,10 +157,10 @@ static int decode_pci(const struct dmb_claims *c, const ioreq_t *q, struct dmb_r
 }
 
 int dmb_req_decode(const struct dmb_claims *c, const ioreq_t *copy, struct dmb_req *out,
-		   const char **why)
+                   const char **why)
 {
-	struct dmb_req r = {.type = copy->type, .dir = copy->dir, .size = copy->size,
-			    .data = copy->data};
+	struct dmb_req r = {
+	        .type = copy->type, .dir = copy->dir, .size = copy->size, .data = copy->data};
 	int rc;
 
 	switch (copy->type) {
@@ -188,10 +188,13 @@ int dmb_req_decode(const struct dmb_claims *c, const ioreq_t *copy, struct dmb_r
 }
 
 int dmb_req_decode_buffered(const struct dmb_claims *c, const buf_ioreq_t *b0,
-			    const buf_ioreq_t *b1, struct dmb_req *out, const char **why)
+                            const buf_ioreq_t *b1, struct dmb_req *out, const char **why)
 {
-	struct dmb_req r = {.type = b0->type, .dir = b0->dir, .size = 1u << b0->size,
-			    .addr = b0->addr, .data = b0->data};
+	struct dmb_req r = {.type = b0->type,
+	                    .dir = b0->dir,
+	                    .size = 1u << b0->size,
+	                    .addr = b0->addr,
+	                    .data = b0->data};
 
 	if (b0->dir != IOREQ_WRITE)
 		return fail(why, "buffered read");
@@ -208,9 +211,9 @@ int dmb_req_decode_buffered(const struct dmb_claims *c, const buf_ioreq_t *b0,
 			return fail(why, "bad buffered port access");
 		/* fall through */
 	case IOREQ_TYPE_COPY:
-		if (!dmb_claims_contain(c, b0->type == IOREQ_TYPE_PIO ? DMP_CLAIM_PORT
-								      : DMP_CLAIM_MMIO,
-					r.addr, r.addr + r.size - 1))
+		if (!dmb_claims_contain(
+		            c, b0->type == IOREQ_TYPE_PIO ? DMP_CLAIM_PORT : DMP_CLAIM_MMIO, r.addr,
+		            r.addr + r.size - 1))
 			return fail(why, "outside this device model's claims");
 		break;
 	default:

@@ -21,9 +21,9 @@ struct dmb_req {
 	unsigned type; /* IOREQ_TYPE_* */
 	unsigned dir;  /* IOREQ_READ / IOREQ_WRITE */
 	unsigned size;
-	uint64_t addr;  /* port, guest-physical address, or register (PCI) */
-	uint32_t sbdf;  /* PCI_CONFIG only */
-	uint64_t data;  /* value written (writes), TIMEOFFSET offset */
+	uint64_t addr; /* port, guest-physical address, or register (PCI) */
+	uint32_t sbdf; /* PCI_CONFIG only */
+	uint64_t data; /* value written (writes), TIMEOFFSET offset */
 };
 
 /* Install one kind of claims from a DMP_CLAIMS message (sorted, checked). */
@@ -38,10 +38,10 @@ int dmb_claims_move(struct dmb_claims *c, uint64_t old_base, uint64_t new_base, 
  * a short reason.
  */
 int dmb_req_decode(const struct dmb_claims *c, const ioreq_t *copy, struct dmb_req *out,
-		   const char **why);
+                   const char **why);
 
 /* The same for one buffered-ring entry (and its second slot for 8-byte writes). */
 int dmb_req_decode_buffered(const struct dmb_claims *c, const buf_ioreq_t *b0,
-			    const buf_ioreq_t *b1, struct dmb_req *out, const char **why);
+                            const buf_ioreq_t *b1, struct dmb_req *out, const char **why);
 
 #endif

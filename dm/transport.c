@@ -114,10 +114,10 @@ static void sim_close(struct dmb *d)
 }
 
 static const struct dmb_transport tr_sim_ops = {
-	.wait = sim_wait,
-	.notify = sim_notify,
-	.polling = sim_polling,
-	.close = sim_close,
+        .wait = sim_wait,
+        .notify = sim_notify,
+        .polling = sim_polling,
+        .close = sim_close,
 };
 
 int dmb_transport_sim(struct dmb *d, struct frame *f, const struct dmp_ports *msg)
@@ -211,10 +211,10 @@ static void xen_close(struct dmb *d)
 }
 
 static const struct dmb_transport tr_xen_ops = {
-	.wait = xen_wait,
-	.notify = xen_notify,
-	.polling = xen_polling,
-	.close = xen_close,
+        .wait = xen_wait,
+        .notify = xen_notify,
+        .polling = xen_polling,
+        .close = xen_close,
 };
 
 int dmb_transport_evtchn(struct dmb *d, struct frame *f, const struct dmp_ports *msg)

@@ -70,13 +70,13 @@ int hv_destroy_server(struct hv *hv, uint32_t domid, uint16_t id)
 }
 
 int hv_map_range(struct hv *hv, uint32_t domid, uint16_t id, enum hv_range_type type,
-		 uint64_t start, uint64_t end)
+                 uint64_t start, uint64_t end)
 {
 	return hv->ops->map_range(hv, domid, id, type, start, end, true);
 }
 
 int hv_unmap_range(struct hv *hv, uint32_t domid, uint16_t id, enum hv_range_type type,
-		   uint64_t start, uint64_t end)
+                   uint64_t start, uint64_t end)
 {
 	return hv->ops->map_range(hv, domid, id, type, start, end, false);
 }
@@ -108,7 +108,7 @@ void hv_pages_free(struct hv_pages *pg)
 }
 
 int hv_ports_bind(struct hv *hv, uint32_t domid, uint16_t id, unsigned nr_vcpus,
-		  struct hv_pages *pages, struct hv_ports **ret)
+                  struct hv_pages *pages, struct hv_ports **ret)
 {
 	if (nr_vcpus == 0 || nr_vcpus > IOREQ_MAX_VCPUS)
 		return -EINVAL;
@@ -146,8 +146,7 @@ int hv_set_isa_irq_level(struct hv *hv, uint32_t domid, uint8_t irq, unsigned le
 	return hv->ops->set_isa_irq_level(hv, domid, irq, level);
 }
 
-int hv_set_pci_intx_level(struct hv *hv, uint32_t domid, uint32_t sbdf, uint8_t pin,
-			  unsigned level)
+int hv_set_pci_intx_level(struct hv *hv, uint32_t domid, uint32_t sbdf, uint8_t pin, unsigned level)
 {
 	return hv->ops->set_pci_intx_level(hv, domid, sbdf, pin, level);
 }

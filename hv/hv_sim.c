@@ -108,8 +108,7 @@ static int sim_domain_destroy(struct hv *hv, uint32_t domid)
 	return call(hv, SIM_DOMAIN_DESTROY, &q, NULL);
 }
 
-static int sim_create_server(struct hv *hv, uint32_t domid, enum hv_bufioreq buf,
-			     uint16_t *ret_id)
+static int sim_create_server(struct hv *hv, uint32_t domid, enum hv_bufioreq buf, uint16_t *ret_id)
 {
 	struct sim_req q = {.domid = domid, .a32 = {buf}};
 	int r = call(hv, SIM_SERVER_CREATE, &q, NULL);
@@ -127,7 +126,7 @@ static int sim_destroy_server(struct hv *hv, uint32_t domid, uint16_t id)
 }
 
 static int sim_map_range(struct hv *hv, uint32_t domid, uint16_t id, enum hv_range_type type,
-			 uint64_t start, uint64_t end, bool map)
+                         uint64_t start, uint64_t end, bool map)
 {
 	struct sim_req q = {.domid = domid, .id = id, .a32 = {type, map}, .a64 = {start, end}};
 	return call(hv, SIM_MAP_RANGE, &q, NULL);
@@ -175,8 +174,10 @@ static int pages_export(struct hv_pages *pg, struct dmp_pages *msg, int *fds, un
 			return b;
 		}
 	}
-	*msg = (struct dmp_pages){.kind = DMP_PAGES_MEMFD, .domid = pg->domid,
-				  .server_id = pg->server_id, .has_buf = b >= 0};
+	*msg = (struct dmp_pages){.kind = DMP_PAGES_MEMFD,
+	                          .domid = pg->domid,
+	                          .server_id = pg->server_id,
+	                          .has_buf = b >= 0};
 	fds[0] = a;
 	*nfds = 1;
 	if (b >= 0)
@@ -264,7 +265,7 @@ static int ports_notify(struct hv_ports *po, unsigned vcpu)
 }
 
 static int sim_ports_bind(struct hv *hv, uint32_t domid, uint16_t id, unsigned nr_vcpus,
-			  struct hv_pages *pages, struct hv_ports **ret)
+                          struct hv_pages *pages, struct hv_ports **ret)
 {
 	struct sim_req q = {.domid = domid, .id = id};
 	struct hv_sim_ports *p = calloc(1, sizeof(*p));
@@ -274,9 +275,9 @@ static int sim_ports_bind(struct hv *hv, uint32_t domid, uint16_t id, unsigned n
 	if (!p)
 		return -ENOMEM;
 	r = simc_call(HS(hv)->c, SIM_SERVER_PORTS, &q, &p->rep, p->fds, ARRAY_SIZE(p->fds),
-		      &p->nfds);
+	              &p->nfds);
 	if (r >= 0 && (p->rep.u.ports.nr_vcpus != nr_vcpus ||
-		       p->nfds != 1 + 2 * nr_vcpus + (p->rep.u.ports.has_buf ? 1 : 0)))
+	               p->nfds != 1 + 2 * nr_vcpus + (p->rep.u.ports.has_buf ? 1 : 0)))
 		r = -EPROTO;
 	if (r < 0) {
 		ports_free(&p->base);
@@ -298,8 +299,7 @@ static int sim_isa_irq(struct hv *hv, uint32_t domid, uint8_t irq, unsigned leve
 	return call(hv, SIM_ISA_IRQ, &q, NULL);
 }
 
-static int sim_pci_intx(struct hv *hv, uint32_t domid, uint32_t sbdf, uint8_t pin,
-			unsigned level)
+static int sim_pci_intx(struct hv *hv, uint32_t domid, uint32_t sbdf, uint8_t pin, unsigned level)
 {
 	struct sim_req q = {.domid = domid, .a32 = {sbdf, pin, level}};
 	return call(hv, SIM_PCI_INTX, &q, NULL);
@@ -348,25 +348,25 @@ static int sim_event_next(struct hv *hv, struct hv_event *ret)
 }
 
 static const struct hv_ops sim_ops = {
-	.name = "sim",
-	.close = sim_close,
-	.domain_info = sim_domain_info,
-	.domain_list = sim_domain_list,
-	.domain_pause = sim_domain_pause,
-	.domain_unpause = sim_domain_unpause,
-	.domain_shutdown = sim_domain_shutdown,
-	.domain_destroy = sim_domain_destroy,
-	.create_server = sim_create_server,
-	.destroy_server = sim_destroy_server,
-	.map_range = sim_map_range,
-	.set_server_state = sim_set_server_state,
-	.pages_open = sim_pages_open,
-	.ports_bind = sim_ports_bind,
-	.set_isa_irq_level = sim_isa_irq,
-	.set_pci_intx_level = sim_pci_intx,
-	.inject_msi = sim_msi,
-	.event_fd = sim_event_fd,
-	.event_next = sim_event_next,
+        .name = "sim",
+        .close = sim_close,
+        .domain_info = sim_domain_info,
+        .domain_list = sim_domain_list,
+        .domain_pause = sim_domain_pause,
+        .domain_unpause = sim_domain_unpause,
+        .domain_shutdown = sim_domain_shutdown,
+        .domain_destroy = sim_domain_destroy,
+        .create_server = sim_create_server,
+        .destroy_server = sim_destroy_server,
+        .map_range = sim_map_range,
+        .set_server_state = sim_set_server_state,
+        .pages_open = sim_pages_open,
+        .ports_bind = sim_ports_bind,
+        .set_isa_irq_level = sim_isa_irq,
+        .set_pci_intx_level = sim_pci_intx,
+        .inject_msi = sim_msi,
+        .event_fd = sim_event_fd,
+        .event_next = sim_event_next,
 };
 
 int hv_sim_open(const char *socket_path, struct hv **ret)

@@ -57,7 +57,7 @@ int simc_fd(const struct simc *c)
 
 /* Receive frames until the reply to id arrives; results are passed to fn. */
 static int wait_reply(struct simc *c, uint32_t id, struct sim_reply *reply, int *ret_fds,
-		      unsigned max_fds, unsigned *ret_nfds, simc_result_fn fn, void *opaque)
+                      unsigned max_fds, unsigned *ret_nfds, simc_result_fn fn, void *opaque)
 {
 	for (;;) {
 		int r = frame_recv(c->fd, &c->f, sizeof(c->f.payload), FRAME_MAX_FDS);
@@ -91,7 +91,7 @@ static int wait_reply(struct simc *c, uint32_t id, struct sim_reply *reply, int 
 }
 
 int simc_call(struct simc *c, uint16_t type, const struct sim_req *req, struct sim_reply *reply,
-	      int *ret_fds, unsigned max_fds, unsigned *ret_nfds)
+              int *ret_fds, unsigned max_fds, unsigned *ret_nfds)
 {
 	uint32_t id = c->next_id++;
 	int r = frame_send(c->fd, type, id, req, sizeof(*req), NULL, 0);
@@ -101,10 +101,8 @@ int simc_call(struct simc *c, uint16_t type, const struct sim_req *req, struct s
 	return wait_reply(c, id, reply, ret_fds, max_fds, ret_nfds, NULL, NULL);
 }
 
-
 int simc_run_scenario(struct simc *c, uint32_t domid, const struct scn_op *ops, unsigned n_ops,
-		      uint32_t timeout_ms, simc_result_fn fn, void *opaque,
-		      struct sim_reply *reply)
+                      uint32_t timeout_ms, simc_result_fn fn, void *opaque, struct sim_reply *reply)
 {
 	struct sim_req req = {.domid = domid};
 	struct sim_scn_chunk *chunk;

@@ -18,13 +18,13 @@ int simc_fd(const struct simc *c);
  * to max_fds, the rest closed) and owned by the caller; *ret_nfds counts them.
  */
 int simc_call(struct simc *c, uint16_t type, const struct sim_req *req, struct sim_reply *reply,
-	      int *ret_fds, unsigned max_fds, unsigned *ret_nfds);
+              int *ret_fds, unsigned max_fds, unsigned *ret_nfds);
 
 /* Load a scenario and run it; fn sees each op's result as it completes. */
 typedef void (*simc_result_fn)(void *opaque, const struct sim_scn_result *res);
 int simc_run_scenario(struct simc *c, uint32_t domid, const struct scn_op *ops, unsigned n_ops,
-		      uint32_t timeout_ms, simc_result_fn fn, void *opaque,
-		      struct sim_reply *reply);
+                      uint32_t timeout_ms, simc_result_fn fn, void *opaque,
+                      struct sim_reply *reply);
 
 /* Lifecycle events after SIM_WATCH: -EAGAIN when none is queued (non-blocking). */
 int simc_next_event(struct simc *c, struct sim_event *ret);

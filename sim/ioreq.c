@@ -41,7 +41,7 @@ static uint64_t size_mask(unsigned size)
  * server.  With the 0xcf8 latch enabled, 0xcfc-0xcff is a PCI config cycle.
  */
 static bool get_type_addr(const struct sim_domain *d, const ioreq_t *p, unsigned *type,
-			  uint64_t *addr)
+                          uint64_t *addr)
 {
 	uint32_t cf8 = d->pci_cf8;
 
@@ -55,7 +55,7 @@ static bool get_type_addr(const struct sim_domain *d, const ioreq_t *p, unsigned
 		*addr = (uint64_t)sbdf << 32 | reg;
 	} else {
 		*type = p->type == IOREQ_TYPE_PIO ? XEN_DMOP_IO_RANGE_PORT
-						  : XEN_DMOP_IO_RANGE_MEMORY;
+		                                  : XEN_DMOP_IO_RANGE_MEMORY;
 		*addr = p->addr;
 	}
 	return true;
@@ -127,7 +127,7 @@ static void notify_dm(struct simchan_slot *slot, struct sim_port *pt)
  * A broadcast only counts the failure (ioreq_broadcast): -EIO, no crash.
  */
 static int send_locked(struct sim_domain *d, struct sim_server *s, struct sim_vcpu *v,
-		       const ioreq_t *proto, bool broadcast)
+                       const ioreq_t *proto, bool broadcast)
 {
 	ioreq_t *slot = &s->ioreq->vcpu_ioreq[v->id];
 	unsigned state = ioreq_load_state(slot);
@@ -138,12 +138,12 @@ static int send_locked(struct sim_domain *d, struct sim_server *s, struct sim_vc
 		return -EIO;
 	if (state != STATE_IOREQ_NONE) {
 		sim_domain_crash_locked(d, "device model set bad IO state %u (server %u, vcpu %u)",
-					state, s->id, v->id);
+		                        state, s->id, v->id);
 		return -ESHUTDOWN;
 	}
 	if (eport != s->port[v->id].port) {
 		sim_domain_crash_locked(d, "device model set bad event channel %u (server %u)",
-					eport, s->id);
+		                        eport, s->id);
 		return -ESHUTDOWN;
 	}
 	p.state = STATE_IOREQ_NONE;
@@ -165,7 +165,7 @@ static int send_locked(struct sim_domain *d, struct sim_server *s, struct sim_vc
 
 /* Spin for up to d->poll_ns watching the slot; the flag tells the DM not to signal. */
 static unsigned spin_for_change(struct sim_domain *d, struct sim_server *s, struct sim_vcpu *v,
-				ioreq_t *slot, unsigned prev)
+                                ioreq_t *slot, unsigned prev)
 {
 	uint32_t *polling = &s->chan->vcpu[v->id].sim_polling;
 	uint64_t deadline = util_now_ns() + d->poll_ns;
@@ -202,7 +202,7 @@ static void block_on_port(struct sim_port *pt)
  * -ECANCELED: server destroyed; -EINTR: the run was aborted.
  */
 static int wait_change(struct sim_domain *d, struct sim_server *s, struct sim_vcpu *v,
-		       ioreq_t *slot, unsigned prev, unsigned *ret_state)
+                       ioreq_t *slot, unsigned prev, unsigned *ret_state)
 {
 	bool spun = false;
 
@@ -253,7 +253,7 @@ static void crash(struct sim_domain *d, const char *fmt, ...)
  * the wait with all ones, as in Xen.
  */
 static int wait_for_io(struct sim_domain *d, struct sim_vcpu *v, struct sim_server *s,
-		       uint64_t *ret_data)
+                       uint64_t *ret_data)
 {
 	ioreq_t *slot = &s->ioreq->vcpu_ioreq[v->id];
 	unsigned prev = STATE_IOREQ_NONE;
@@ -307,7 +307,7 @@ int sim_ioreq_finish_pending(struct sim_domain *d, struct sim_vcpu *v)
 
 /* Wait for the answer to a request just sent to s. */
 static int wait_answer(struct sim_domain *d, struct sim_vcpu *v, struct sim_server *s,
-		       uint64_t *data)
+                       uint64_t *data)
 {
 	int r = wait_for_io(d, v, s, data);
 
@@ -322,8 +322,10 @@ static int wait_answer(struct sim_domain *d, struct sim_vcpu *v, struct sim_serv
 int sim_ioreq_send_buffered_locked(struct sim_domain *d, struct sim_server *s, const ioreq_t *p)
 {
 	buffered_iopage_t *pg = s->buf;
-	buf_ioreq_t bp = {.type = p->type, .dir = p->dir, .addr = (uint32_t)(p->addr & 0xfffff),
-			  .data = (uint32_t)p->data};
+	buf_ioreq_t bp = {.type = p->type,
+	                  .dir = p->dir,
+	                  .addr = (uint32_t)(p->addr & 0xfffff),
+	                  .data = (uint32_t)p->data};
 	unsigned qw = 0;
 	uint32_t rp, wp;
 
@@ -375,7 +377,7 @@ int sim_ioreq_send_buffered_locked(struct sim_domain *d, struct sim_server *s, c
 		new = (uint64_t)(owp - n * IOREQ_BUFFER_SLOT_NUM) << 32 |
 		      (orp - n * IOREQ_BUFFER_SLOT_NUM);
 		(void)__atomic_compare_exchange_n(full, &old, new, false, __ATOMIC_SEQ_CST,
-						  __ATOMIC_SEQ_CST);
+		                                  __ATOMIC_SEQ_CST);
 	}
 	d->stats.buffered_sent++;
 	notify_dm(&s->chan->buf, &s->buf_port);
@@ -451,10 +453,10 @@ int sim_ioreq_broadcast_invalidate(struct sim_domain *d, struct sim_vcpu *v)
 
 /* The 0xcf8 port handler Xen registers: latch 4-byte writes, never claim the access. */
 static void access_cf8(struct sim_domain *d, unsigned type, unsigned dir, uint64_t addr,
-		       unsigned size, uint64_t data)
+                       unsigned size, uint64_t data)
 {
-	if (type == IOREQ_TYPE_PIO && addr >= 0xcf8 && addr + size <= 0xcfc &&
-	    dir == IOREQ_WRITE && size == 4)
+	if (type == IOREQ_TYPE_PIO && addr >= 0xcf8 && addr + size <= 0xcfc && dir == IOREQ_WRITE &&
+	    size == 4)
 		d->pci_cf8 = (uint32_t)data;
 }
 
@@ -470,15 +472,19 @@ static bool stdvga_accepts(const struct sim_domain *d, const ioreq_t *p)
 }
 
 int sim_ioreq_access(struct sim_domain *d, struct sim_vcpu *v, unsigned type, unsigned dir,
-		     uint64_t addr, unsigned size, uint64_t *data)
+                     uint64_t addr, unsigned size, uint64_t *data)
 {
-	ioreq_t p = {.type = (uint8_t)type, .addr = addr, .size = size, .count = 1,
-		     .dir = (uint8_t)dir, .data = dir == IOREQ_WRITE ? (*data & size_mask(size)) : 0};
+	ioreq_t p = {.type = (uint8_t)type,
+	             .addr = addr,
+	             .size = size,
+	             .count = 1,
+	             .dir = (uint8_t)dir,
+	             .data = dir == IOREQ_WRITE ? (*data & size_mask(size)) : 0};
 	struct sim_server *s;
 	int r;
 
-	if ((type != IOREQ_TYPE_PIO && type != IOREQ_TYPE_COPY) || dir > 1 || !size ||
-	    size > 8 || (size & (size - 1)) || (type == IOREQ_TYPE_PIO && size > 4))
+	if ((type != IOREQ_TYPE_PIO && type != IOREQ_TYPE_COPY) || dir > 1 || !size || size > 8 ||
+	    (size & (size - 1)) || (type == IOREQ_TYPE_PIO && size > 4))
 		return -EINVAL;
 	r = wait_unpaused(d, v);
 	if (r < 0)

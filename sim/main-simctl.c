@@ -26,13 +26,14 @@ struct ctl {
 static void usage(FILE *f)
 {
 	fprintf(f,
-		"usage: dmbsimctl [--socket PATH] COMMAND [ARGS]\n"
-		"  create NAME [--vcpus N] [--paused] [--stdvga] [--poll[=NS]]   print the new domid\n"
-		"  destroy DOMID | pause DOMID | unpause DOMID | crash DOMID\n"
-		"  info DOMID | list | stats DOMID\n"
-		"  run DOMID FILE.scn [--quiet] [--timeout MS]   exit 0 only if every op passed\n"
-		"  invalidate DOMID | timeoffset DOMID SECONDS\n"
-		"  msi DOMID ADDR DATA | isa-irq DOMID IRQ LEVEL\n");
+	        "usage: dmbsimctl [--socket PATH] COMMAND [ARGS]\n"
+	        "  create NAME [--vcpus N] [--paused] [--stdvga] [--poll[=NS]]   print the new "
+	        "domid\n"
+	        "  destroy DOMID | pause DOMID | unpause DOMID | crash DOMID\n"
+	        "  info DOMID | list | stats DOMID\n"
+	        "  run DOMID FILE.scn [--quiet] [--timeout MS]   exit 0 only if every op passed\n"
+	        "  invalidate DOMID | timeoffset DOMID SECONDS\n"
+	        "  msi DOMID ADDR DATA | isa-irq DOMID IRQ LEVEL\n");
 }
 
 static int parse_domid(const char *s, uint32_t *ret)
@@ -45,7 +46,7 @@ static int parse_domid(const char *s, uint32_t *ret)
 }
 
 static int call(struct ctl *ctl, uint16_t type, struct sim_req *q, struct sim_reply *rep,
-		const char *what)
+                const char *what)
 {
 	int r = simc_call(ctl->c, type, q, rep, NULL, 0, NULL);
 
@@ -59,10 +60,10 @@ static int call(struct ctl *ctl, uint16_t type, struct sim_req *q, struct sim_re
 static int cmd_create(struct ctl *ctl, int argc, char **argv)
 {
 	static const struct option opts[] = {{"vcpus", required_argument, NULL, 'n'},
-					     {"paused", no_argument, NULL, 'p'},
-					     {"stdvga", no_argument, NULL, 'g'},
-					     {"poll", optional_argument, NULL, 'P'},
-					     {NULL, 0, NULL, 0}};
+	                                     {"paused", no_argument, NULL, 'p'},
+	                                     {"stdvga", no_argument, NULL, 'g'},
+	                                     {"poll", optional_argument, NULL, 'P'},
+	                                     {NULL, 0, NULL, 0}};
 	struct sim_req q = {.a32 = {1, 0, 0}};
 	struct sim_reply rep;
 	int c, r;
@@ -195,8 +196,8 @@ static void print_result(void *opaque, const struct sim_scn_result *res)
 	else if (res->status == SIM_SCN_NOT_RUN)
 		printf("%s:%u: vcpu%u %s: NOT RUN\n", rc->file, op->line, op->vcpu, text);
 	else if (is_read)
-		printf("%s:%u: vcpu%u %s: FAIL (read 0x%llx)\n", rc->file, op->line, op->vcpu,
-		       text, (unsigned long long)res->actual);
+		printf("%s:%u: vcpu%u %s: FAIL (read 0x%llx)\n", rc->file, op->line, op->vcpu, text,
+		       (unsigned long long)res->actual);
 	else
 		printf("%s:%u: vcpu%u %s: FAIL (timed out)\n", rc->file, op->line, op->vcpu, text);
 	fflush(stdout);
@@ -205,8 +206,8 @@ static void print_result(void *opaque, const struct sim_scn_result *res)
 static int cmd_run(struct ctl *ctl, int argc, char **argv)
 {
 	static const struct option opts[] = {{"quiet", no_argument, NULL, 'q'},
-					     {"timeout", required_argument, NULL, 't'},
-					     {NULL, 0, NULL, 0}};
+	                                     {"timeout", required_argument, NULL, 't'},
+	                                     {NULL, 0, NULL, 0}};
 	struct scenario *scn = NULL;
 	struct sim_reply rep;
 	struct run_ctx rc;
@@ -232,11 +233,11 @@ static int cmd_run(struct ctl *ctl, int argc, char **argv)
 	}
 	rc = (struct run_ctx){.scn = scn, .file = argv[optind + 1], .quiet = ctl->quiet};
 	r = simc_run_scenario(ctl->c, domid, scn->ops, scn->n_ops, ctl->timeout_ms, print_result,
-			      &rc, &rep);
+	                      &rc, &rep);
 	if (r < 0) {
 		fprintf(stderr, "dmbsimctl: run %s on dom%u: %s\n", scn->name, domid,
-			r == -EXDEV ? "the scenario uses more vCPUs than the domain has"
-				    : strerror(-r));
+		        r == -EXDEV ? "the scenario uses more vCPUs than the domain has"
+		                    : strerror(-r));
 		scenario_free(scn);
 		return -ECANCELED;
 	}
@@ -343,7 +344,7 @@ int main(int argc, char **argv)
 	r = simc_connect(ctl.socket, &ctl.c);
 	if (r < 0) {
 		fprintf(stderr, "dmbsimctl: cannot reach the simulator at %s: %s\n", ctl.socket,
-			strerror(-r));
+		        strerror(-r));
 		return 1;
 	}
 	r = dispatch(&ctl, argc - i, argv + i);

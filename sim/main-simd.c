@@ -80,17 +80,17 @@ static void on_event(void *opaque, uint32_t kind, uint32_t domid)
 /* ---- request handlers --------------------------------------------------- */
 
 typedef int (*handler_fn)(struct simd *sd, struct client *c, const struct sim_req *q,
-			  struct sim_reply *rep, int *fds, unsigned *nfds);
+                          struct sim_reply *rep, int *fds, unsigned *nfds);
 
 static int h_domain_info(struct simd *sd, struct client *c, const struct sim_req *q,
-			 struct sim_reply *rep, int *fds, unsigned *nfds)
+                         struct sim_reply *rep, int *fds, unsigned *nfds)
 {
 	(void)c, (void)fds, (void)nfds;
 	return sim_domain_info(sd->sim, q->domid, &rep->u.info);
 }
 
 static int h_domain_list(struct simd *sd, struct client *c, const struct sim_req *q,
-			 struct sim_reply *rep, int *fds, unsigned *nfds)
+                         struct sim_reply *rep, int *fds, unsigned *nfds)
 {
 	unsigned n;
 	int r;
@@ -102,28 +102,28 @@ static int h_domain_list(struct simd *sd, struct client *c, const struct sim_req
 }
 
 static int h_pause(struct simd *sd, struct client *c, const struct sim_req *q,
-		   struct sim_reply *rep, int *fds, unsigned *nfds)
+                   struct sim_reply *rep, int *fds, unsigned *nfds)
 {
 	(void)c, (void)rep, (void)fds, (void)nfds;
 	return sim_domain_pause(sd->sim, q->domid, true);
 }
 
 static int h_unpause(struct simd *sd, struct client *c, const struct sim_req *q,
-		     struct sim_reply *rep, int *fds, unsigned *nfds)
+                     struct sim_reply *rep, int *fds, unsigned *nfds)
 {
 	(void)c, (void)rep, (void)fds, (void)nfds;
 	return sim_domain_pause(sd->sim, q->domid, false);
 }
 
 static int h_shutdown(struct simd *sd, struct client *c, const struct sim_req *q,
-		      struct sim_reply *rep, int *fds, unsigned *nfds)
+                      struct sim_reply *rep, int *fds, unsigned *nfds)
 {
 	(void)c, (void)rep, (void)fds, (void)nfds;
 	return sim_domain_shutdown(sd->sim, q->domid, q->a32[0]);
 }
 
 static int h_server_create(struct simd *sd, struct client *c, const struct sim_req *q,
-			   struct sim_reply *rep, int *fds, unsigned *nfds)
+                           struct sim_reply *rep, int *fds, unsigned *nfds)
 {
 	uint16_t id;
 	int r;
@@ -134,24 +134,24 @@ static int h_server_create(struct simd *sd, struct client *c, const struct sim_r
 }
 
 static int h_server_destroy(struct simd *sd, struct client *c, const struct sim_req *q,
-			    struct sim_reply *rep, int *fds, unsigned *nfds)
+                            struct sim_reply *rep, int *fds, unsigned *nfds)
 {
 	(void)c, (void)rep, (void)fds, (void)nfds;
 	return sim_server_destroy(sd->sim, q->domid, (uint16_t)q->id);
 }
 
 static int h_map_range(struct simd *sd, struct client *c, const struct sim_req *q,
-		       struct sim_reply *rep, int *fds, unsigned *nfds)
+                       struct sim_reply *rep, int *fds, unsigned *nfds)
 {
 	(void)c, (void)rep, (void)fds, (void)nfds;
 	if (q->id > 0xffff)
 		return -ENOENT;
 	return sim_map_range(sd->sim, q->domid, (uint16_t)q->id, q->a32[0], q->a64[0], q->a64[1],
-			     q->a32[1] != 0);
+	                     q->a32[1] != 0);
 }
 
 static int h_server_state(struct simd *sd, struct client *c, const struct sim_req *q,
-			  struct sim_reply *rep, int *fds, unsigned *nfds)
+                          struct sim_reply *rep, int *fds, unsigned *nfds)
 {
 	(void)c, (void)rep, (void)fds, (void)nfds;
 	if (q->id > 0xffff)
@@ -160,7 +160,7 @@ static int h_server_state(struct simd *sd, struct client *c, const struct sim_re
 }
 
 static int h_server_pages(struct simd *sd, struct client *c, const struct sim_req *q,
-			  struct sim_reply *rep, int *fds, unsigned *nfds)
+                          struct sim_reply *rep, int *fds, unsigned *nfds)
 {
 	int a, b, r;
 
@@ -177,7 +177,7 @@ static int h_server_pages(struct simd *sd, struct client *c, const struct sim_re
 }
 
 static int h_server_ports(struct simd *sd, struct client *c, const struct sim_req *q,
-			  struct sim_reply *rep, int *fds, unsigned *nfds)
+                          struct sim_reply *rep, int *fds, unsigned *nfds)
 {
 	struct sim_ports p;
 	int r;
@@ -198,7 +198,7 @@ static int h_server_ports(struct simd *sd, struct client *c, const struct sim_re
 }
 
 static int h_isa_irq(struct simd *sd, struct client *c, const struct sim_req *q,
-		     struct sim_reply *rep, int *fds, unsigned *nfds)
+                     struct sim_reply *rep, int *fds, unsigned *nfds)
 {
 	(void)c, (void)rep, (void)fds, (void)nfds;
 	if (q->a32[0] > 0xff)
@@ -207,7 +207,7 @@ static int h_isa_irq(struct simd *sd, struct client *c, const struct sim_req *q,
 }
 
 static int h_pci_intx(struct simd *sd, struct client *c, const struct sim_req *q,
-		      struct sim_reply *rep, int *fds, unsigned *nfds)
+                      struct sim_reply *rep, int *fds, unsigned *nfds)
 {
 	(void)c, (void)rep, (void)fds, (void)nfds;
 	if (q->a32[1] > 0xff)
@@ -215,15 +215,15 @@ static int h_pci_intx(struct simd *sd, struct client *c, const struct sim_req *q
 	return sim_set_pci_intx(sd->sim, q->domid, q->a32[0], (uint8_t)q->a32[1], q->a32[2]);
 }
 
-static int h_msi(struct simd *sd, struct client *c, const struct sim_req *q,
-		 struct sim_reply *rep, int *fds, unsigned *nfds)
+static int h_msi(struct simd *sd, struct client *c, const struct sim_req *q, struct sim_reply *rep,
+                 int *fds, unsigned *nfds)
 {
 	(void)c, (void)rep, (void)fds, (void)nfds;
 	return sim_inject_msi(sd->sim, q->domid, q->a64[0], q->a32[0]);
 }
 
 static int h_watch(struct simd *sd, struct client *c, const struct sim_req *q,
-		   struct sim_reply *rep, int *fds, unsigned *nfds)
+                   struct sim_reply *rep, int *fds, unsigned *nfds)
 {
 	(void)q, (void)rep, (void)fds, (void)nfds;
 	pthread_mutex_lock(&sd->send_lock);
@@ -233,7 +233,7 @@ static int h_watch(struct simd *sd, struct client *c, const struct sim_req *q,
 }
 
 static int h_domain_create(struct simd *sd, struct client *c, const struct sim_req *q,
-			   struct sim_reply *rep, int *fds, unsigned *nfds)
+                           struct sim_reply *rep, int *fds, unsigned *nfds)
 {
 	uint32_t domid;
 	int r;
@@ -248,28 +248,28 @@ static int h_domain_create(struct simd *sd, struct client *c, const struct sim_r
 }
 
 static int h_domain_destroy(struct simd *sd, struct client *c, const struct sim_req *q,
-			    struct sim_reply *rep, int *fds, unsigned *nfds)
+                            struct sim_reply *rep, int *fds, unsigned *nfds)
 {
 	(void)c, (void)rep, (void)fds, (void)nfds;
 	return sim_domain_destroy(sd->sim, q->domid);
 }
 
 static int h_domain_stats(struct simd *sd, struct client *c, const struct sim_req *q,
-			  struct sim_reply *rep, int *fds, unsigned *nfds)
+                          struct sim_reply *rep, int *fds, unsigned *nfds)
 {
 	(void)c, (void)fds, (void)nfds;
 	return sim_domain_stats(sd->sim, q->domid, &rep->u.stats);
 }
 
 static int h_timeoffset(struct simd *sd, struct client *c, const struct sim_req *q,
-			struct sim_reply *rep, int *fds, unsigned *nfds)
+                        struct sim_reply *rep, int *fds, unsigned *nfds)
 {
 	(void)c, (void)rep, (void)fds, (void)nfds;
 	return sim_timeoffset(sd->sim, q->domid, (int64_t)q->a64[0]);
 }
 
 static int h_fault(struct simd *sd, struct client *c, const struct sim_req *q,
-		   struct sim_reply *rep, int *fds, unsigned *nfds)
+                   struct sim_reply *rep, int *fds, unsigned *nfds)
 {
 	(void)c, (void)rep, (void)fds, (void)nfds;
 	return sim_domain_fault(sd->sim, q->domid, q->a32[0], q->a32[1], (int)q->a32[2]);
@@ -279,17 +279,26 @@ static const struct {
 	uint16_t type;
 	handler_fn fn;
 } handlers[] = {
-	{SIM_FAULT, h_fault},
-	{SIM_DOMAIN_INFO, h_domain_info},     {SIM_DOMAIN_LIST, h_domain_list},
-	{SIM_DOMAIN_PAUSE, h_pause},          {SIM_DOMAIN_UNPAUSE, h_unpause},
-	{SIM_DOMAIN_SHUTDOWN, h_shutdown},    {SIM_SERVER_CREATE, h_server_create},
-	{SIM_SERVER_DESTROY, h_server_destroy}, {SIM_MAP_RANGE, h_map_range},
-	{SIM_SERVER_STATE, h_server_state},   {SIM_SERVER_PAGES, h_server_pages},
-	{SIM_SERVER_PORTS, h_server_ports},   {SIM_ISA_IRQ, h_isa_irq},
-	{SIM_PCI_INTX, h_pci_intx},           {SIM_MSI, h_msi},
-	{SIM_WATCH, h_watch},                 {SIM_DOMAIN_CREATE, h_domain_create},
-	{SIM_DOMAIN_DESTROY, h_domain_destroy}, {SIM_DOMAIN_STATS, h_domain_stats},
-	{SIM_TIMEOFFSET, h_timeoffset},
+        {SIM_FAULT, h_fault},
+        {SIM_DOMAIN_INFO, h_domain_info},
+        {SIM_DOMAIN_LIST, h_domain_list},
+        {SIM_DOMAIN_PAUSE, h_pause},
+        {SIM_DOMAIN_UNPAUSE, h_unpause},
+        {SIM_DOMAIN_SHUTDOWN, h_shutdown},
+        {SIM_SERVER_CREATE, h_server_create},
+        {SIM_SERVER_DESTROY, h_server_destroy},
+        {SIM_MAP_RANGE, h_map_range},
+        {SIM_SERVER_STATE, h_server_state},
+        {SIM_SERVER_PAGES, h_server_pages},
+        {SIM_SERVER_PORTS, h_server_ports},
+        {SIM_ISA_IRQ, h_isa_irq},
+        {SIM_PCI_INTX, h_pci_intx},
+        {SIM_MSI, h_msi},
+        {SIM_WATCH, h_watch},
+        {SIM_DOMAIN_CREATE, h_domain_create},
+        {SIM_DOMAIN_DESTROY, h_domain_destroy},
+        {SIM_DOMAIN_STATS, h_domain_stats},
+        {SIM_TIMEOFFSET, h_timeoffset},
 };
 
 /* ---- scenario runs and invalidates: on a worker thread -------------------- */
@@ -322,7 +331,7 @@ static void *job_thread(void *arg)
 		struct sim_scn_summary sum;
 
 		rep.result = sim_run_scenario(j->sd->sim, j->req.domid, j->c->ops, j->c->n_ops,
-					      j->req.a32[0], job_result, j, &sum);
+		                              j->req.a32[0], job_result, j, &sum);
 		if (rep.result == 0) {
 			rep.u.scn.passed = sum.passed;
 			rep.u.scn.failed = sum.failed;
@@ -341,7 +350,7 @@ static void *job_thread(void *arg)
 }
 
 static int start_job(struct simd *sd, struct client *c, uint16_t type, uint32_t id,
-		     const struct sim_req *q)
+                     const struct sim_req *q)
 {
 	struct job *j;
 	pthread_t t;
@@ -537,15 +546,15 @@ static int listen_on(const char *path)
 static void usage(FILE *f)
 {
 	fprintf(f, "usage: dmbsimd [--socket PATH] [--verbose]\n"
-		   "The simulated Xen 4.17 ioreq hypervisor (see docs/simulator.md).\n");
+	           "The simulated Xen 4.17 ioreq hypervisor (see docs/simulator.md).\n");
 }
 
 int main(int argc, char **argv)
 {
 	static const struct option opts[] = {{"socket", required_argument, NULL, 's'},
-					     {"verbose", no_argument, NULL, 'v'},
-					     {"help", no_argument, NULL, 'h'},
-					     {NULL, 0, NULL, 0}};
+	                                     {"verbose", no_argument, NULL, 'v'},
+	                                     {"help", no_argument, NULL, 'h'},
+	                                     {NULL, 0, NULL, 0}};
 	const char *path = SIM_DEFAULT_SOCKET;
 	struct simd sd = {.listen_fd = -1};
 	sigset_t mask;

@@ -87,7 +87,7 @@ static int msi_wait(struct sim_domain *d, struct sim_vcpu *v, unsigned vector)
 	pthread_mutex_lock(&d->lock);
 	for (;;) {
 		struct timespec ts = {.tv_sec = (time_t)(deadline / 1000000000ull),
-				      .tv_nsec = (long)(deadline % 1000000000ull)};
+		                      .tv_nsec = (long)(deadline % 1000000000ull)};
 
 		if (d->msi_count[vector] > v->msi_seen[vector]) {
 			v->msi_seen[vector] = d->msi_count[vector];
@@ -111,7 +111,7 @@ static int msi_wait(struct sim_domain *d, struct sim_vcpu *v, unsigned vector)
 }
 
 static int pci_access(struct sim_domain *d, struct sim_vcpu *v, const struct scn_op *op,
-		      unsigned dir, uint64_t *data)
+                      unsigned dir, uint64_t *data)
 {
 	uint32_t sbdf = (uint32_t)(op->addr >> 32), reg = (uint32_t)op->addr;
 	uint64_t cf8 = 0x80000000u | (sbdf & 0xffff) << 8 | (reg & 0xfc);
@@ -124,8 +124,8 @@ static int pci_access(struct sim_domain *d, struct sim_vcpu *v, const struct scn
 }
 
 /* Execute one op; returns 0 with *ret_status, or a fatal -errno for the vCPU. */
-static int exec_op(struct run *run, struct sim_vcpu *v, const struct scn_op *op,
-		   uint64_t *actual, unsigned *ret_status)
+static int exec_op(struct run *run, struct sim_vcpu *v, const struct scn_op *op, uint64_t *actual,
+                   unsigned *ret_status)
 {
 	struct sim_domain *d = run->d;
 	uint64_t data = op->value;
@@ -173,7 +173,7 @@ static int exec_op(struct run *run, struct sim_vcpu *v, const struct scn_op *op,
 		return r;
 	*actual = is_read ? data : 0;
 	*ret_status = (!is_read || (data & op->mask) == (op->value & op->mask)) ? SIM_SCN_PASS
-										    : SIM_SCN_FAIL;
+	                                                                        : SIM_SCN_FAIL;
 	return 0;
 }
 
@@ -248,7 +248,7 @@ static void join_all(struct run *run, struct vcpu_job *jobs, unsigned n, uint32_
 }
 
 static int claim_vcpus(struct sim_domain *d, const struct scn_op *ops, unsigned n_ops,
-		       struct vcpu_job *jobs, unsigned *ret_n)
+                       struct vcpu_job *jobs, unsigned *ret_n)
 {
 	unsigned n = 0;
 
@@ -267,8 +267,8 @@ static int claim_vcpus(struct sim_domain *d, const struct scn_op *ops, unsigned 
 }
 
 int sim_run_scenario(struct sim *sim, uint32_t domid, const struct scn_op *ops, unsigned n_ops,
-		     uint32_t timeout_ms, sim_result_fn fn, void *opaque,
-		     struct sim_scn_summary *ret)
+                     uint32_t timeout_ms, sim_result_fn fn, void *opaque,
+                     struct sim_scn_summary *ret)
 {
 	struct sim_domain *d;
 	struct vcpu_job jobs[SIMCHAN_MAX_VCPUS] = {0};

@@ -25,7 +25,7 @@ struct sim_server {
 	uint16_t id;
 	unsigned bufioreq;
 	bool enabled;
-	bool dead; /* destroyed; waiters bail out */
+	bool dead;                /* destroyed; waiters bail out */
 	struct rangeset range[3]; /* indexed by XEN_DMOP_IO_RANGE_* */
 	int ioreq_fd, buf_fd, chan_fd;
 	shared_iopage_t *ioreq;
@@ -38,12 +38,12 @@ struct sim_server {
 
 struct sim_vcpu {
 	unsigned id;
-	atomic_bool busy;        /* a thread is playing this vCPU */
-	pthread_t thread;        /* valid while busy, for wake-ups */
-	atomic_bool abort;       /* stop waiting (scenario timeout) */
-	atomic_bool invalidate;  /* INVALIDATE to broadcast before the next access */
+	atomic_bool busy;           /* a thread is playing this vCPU */
+	pthread_t thread;           /* valid while busy, for wake-ups */
+	atomic_bool abort;          /* stop waiting (scenario timeout) */
+	atomic_bool invalidate;     /* INVALIDATE to broadcast before the next access */
 	struct sim_server *pending; /* request sent, answer not yet consumed */
-	uint32_t msi_seen[256];  /* MSIs consumed by this vCPU's msi ops */
+	uint32_t msi_seen[256];     /* MSIs consumed by this vCPU's msi ops */
 };
 
 struct sim_domain {
@@ -85,7 +85,7 @@ void sim_domain_put(struct sim_domain *d);
 void sim_server_put(struct sim_server *s);
 /* Crash only this domain, as Xen's domain_crash(); d->lock held. */
 void sim_domain_crash_locked(struct sim_domain *d, const char *fmt, ...)
-	__attribute__((format(printf, 2, 3)));
+        __attribute__((format(printf, 2, 3)));
 /* Wake every thread blocked on this domain (crash, destroy, abort). */
 void sim_domain_kick_locked(struct sim_domain *d);
 void sim_thread_kick(pthread_t t);
@@ -94,7 +94,7 @@ void sim_vcpu_release(struct sim_domain *d, unsigned vcpu);
 
 /* ioreq.c */
 int sim_ioreq_access(struct sim_domain *d, struct sim_vcpu *v, unsigned type, unsigned dir,
-		     uint64_t addr, unsigned size, uint64_t *data);
+                     uint64_t addr, unsigned size, uint64_t *data);
 int sim_ioreq_finish_pending(struct sim_domain *d, struct sim_vcpu *v);
 int sim_ioreq_broadcast_invalidate(struct sim_domain *d, struct sim_vcpu *v);
 int sim_ioreq_send_buffered_locked(struct sim_domain *d, struct sim_server *s, const ioreq_t *p);

@@ -27,7 +27,8 @@ static void kick_handler(int sig)
 
 int sim_new(sim_event_fn fn, void *opaque, struct sim **ret)
 {
-	struct sigaction sa = {.sa_handler = kick_handler}; /* no SA_RESTART: read() returns EINTR */
+	struct sigaction sa = {.sa_handler =
+	                               kick_handler}; /* no SA_RESTART: read() returns EINTR */
 	struct sim *sim = calloc(1, sizeof(*sim));
 
 	if (!sim)
@@ -127,8 +128,7 @@ void sim_server_put(struct sim_server *s)
 		server_free(s);
 }
 
-static int server_new(struct sim_domain *d, uint16_t id, unsigned bufioreq,
-		      struct sim_server **ret)
+static int server_new(struct sim_domain *d, uint16_t id, unsigned bufioreq, struct sim_server **ret)
 {
 	struct sim_server *s = calloc(1, sizeof(*s));
 	int r;
@@ -211,7 +211,7 @@ void sim_domain_put(struct sim_domain *d)
 }
 
 int sim_domain_create(struct sim *sim, const char *name, unsigned nr_vcpus, uint32_t flags,
-		      uint32_t *ret_domid)
+                      uint32_t *ret_domid)
 {
 	struct sim_domain *d;
 	unsigned slot = SIM_MAX_DOMAINS;
@@ -488,22 +488,22 @@ static struct sim_server *server_lookup(struct sim_domain *d, uint16_t id)
 }
 
 /* Run fn on server id of domid under the domain lock. */
-#define WITH_SERVER(sim, domid, id, fault_op, body)                                                          \
-	__extension__({                                                                            \
-		struct sim_domain *d_ = sim_domain_get((sim), (domid));                            \
-		struct sim_server *s;                                                              \
-		int r_;                                                                            \
-		if (!d_)                                                                           \
-			return -ESRCH;                                                             \
-		pthread_mutex_lock(&d_->lock);                                                     \
-		s = server_lookup(d_, (id));                                                       \
-		if (!s)                                                                            \
-			r_ = -ENOENT;                                                              \
-		else if (!(r_ = fault_due(d_, (fault_op))))                                        \
-			r_ = (body);                                                               \
-		pthread_mutex_unlock(&d_->lock);                                                   \
-		sim_domain_put(d_);                                                                \
-		r_;                                                                                \
+#define WITH_SERVER(sim, domid, id, fault_op, body)                     \
+	__extension__({                                                 \
+		struct sim_domain *d_ = sim_domain_get((sim), (domid)); \
+		struct sim_server *s;                                   \
+		int r_;                                                 \
+		if (!d_)                                                \
+			return -ESRCH;                                  \
+		pthread_mutex_lock(&d_->lock);                          \
+		s = server_lookup(d_, (id));                            \
+		if (!s)                                                 \
+			r_ = -ENOENT;                                   \
+		else if (!(r_ = fault_due(d_, (fault_op))))             \
+			r_ = (body);                                    \
+		pthread_mutex_unlock(&d_->lock);                        \
+		sim_domain_put(d_);                                     \
+		r_;                                                     \
 	})
 
 int sim_server_create(struct sim *sim, uint32_t domid, unsigned bufioreq, uint16_t *ret_id)
@@ -525,7 +525,7 @@ int sim_server_create(struct sim *sim, uint32_t domid, unsigned bufioreq, uint16
 	r = fault_due(d, SIM_FAULT_CREATE);
 	if (r == 0)
 		r = id < SIM_MAX_SERVERS && !d->dying ? server_new(d, (uint16_t)id, bufioreq, &s)
-						      : -ENOSPC;
+		                                      : -ENOSPC;
 	if (r == 0)
 		d->server[id] = s;
 	pthread_mutex_unlock(&d->lock);
@@ -562,7 +562,7 @@ int sim_server_destroy(struct sim *sim, uint32_t domid, uint16_t id)
 }
 
 static int map_range_locked(struct sim_server *s, unsigned type, uint64_t start, uint64_t end,
-			    bool map)
+                            bool map)
 {
 	struct rangeset *rs;
 
@@ -580,9 +580,10 @@ static int map_range_locked(struct sim_server *s, unsigned type, uint64_t start,
 }
 
 int sim_map_range(struct sim *sim, uint32_t domid, uint16_t id, unsigned type, uint64_t start,
-		  uint64_t end, bool map)
+                  uint64_t end, bool map)
 {
-	return WITH_SERVER(sim, domid, id, SIM_FAULT_MAP, map_range_locked(s, type, start, end, map));
+	return WITH_SERVER(sim, domid, id, SIM_FAULT_MAP,
+	                   map_range_locked(s, type, start, end, map));
 }
 
 static int set_state_locked(struct sim_server *s, bool enabled)
@@ -591,7 +592,7 @@ static int set_state_locked(struct sim_server *s, bool enabled)
 		/* ioreq_server_update_evtchn(): ports become visible to the emulator now. */
 		for (unsigned v = 0; v < s->nr_vcpus; v++)
 			__atomic_store_n(&s->ioreq->vcpu_ioreq[v].vp_eport, s->port[v].port,
-					 __ATOMIC_RELEASE);
+			                 __ATOMIC_RELEASE);
 	s->enabled = enabled;
 	return 0;
 }
@@ -627,9 +628,10 @@ static int pages_locked(struct sim_server *s, int *ret_ioreq, int *ret_buf)
 }
 
 int sim_server_pages(struct sim *sim, uint32_t domid, uint16_t id, int *ret_ioreq_fd,
-		     int *ret_buf_fd)
+                     int *ret_buf_fd)
 {
-	return WITH_SERVER(sim, domid, id, SIM_FAULT_PAGES, pages_locked(s, ret_ioreq_fd, ret_buf_fd));
+	return WITH_SERVER(sim, domid, id, SIM_FAULT_PAGES,
+	                   pages_locked(s, ret_ioreq_fd, ret_buf_fd));
 }
 
 static int ports_locked(struct sim_server *s, struct sim_ports *ret)
@@ -696,8 +698,7 @@ int sim_set_isa_irq(struct sim *sim, uint32_t domid, uint8_t irq, unsigned level
 	return 0;
 }
 
-int sim_set_pci_intx(struct sim *sim, uint32_t domid, uint32_t sbdf, uint8_t pin,
-		     unsigned level)
+int sim_set_pci_intx(struct sim *sim, uint32_t domid, uint32_t sbdf, uint8_t pin, unsigned level)
 {
 	struct sim_domain *d;
 
@@ -736,7 +737,7 @@ int sim_inject_msi(struct sim *sim, uint32_t domid, uint64_t addr, uint32_t data
 /* ---- guest accesses ----------------------------------------------------- */
 
 int sim_vcpu_io(struct sim *sim, uint32_t domid, unsigned vcpu, unsigned type, unsigned dir,
-		uint64_t addr, unsigned size, uint64_t *data)
+                uint64_t addr, unsigned size, uint64_t *data)
 {
 	struct sim_domain *d = sim_domain_get(sim, domid);
 	int r;
@@ -776,8 +777,8 @@ int sim_invalidate(struct sim *sim, uint32_t domid)
 int sim_timeoffset(struct sim *sim, uint32_t domid, int64_t offset)
 {
 	struct sim_domain *d = sim_domain_get(sim, domid);
-	ioreq_t p = {.type = IOREQ_TYPE_TIMEOFFSET, .data = (uint64_t)offset, .size = 8,
-		     .count = 1};
+	ioreq_t p = {
+	        .type = IOREQ_TYPE_TIMEOFFSET, .data = (uint64_t)offset, .size = 8, .count = 1};
 
 	if (!d)
 		return -ESRCH;

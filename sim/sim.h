@@ -55,7 +55,7 @@ int sim_new(sim_event_fn fn, void *opaque, struct sim **ret);
 void sim_free(struct sim *sim);
 
 int sim_domain_create(struct sim *sim, const char *name, unsigned nr_vcpus, uint32_t flags,
-		      uint32_t *ret_domid);
+                      uint32_t *ret_domid);
 int sim_domain_destroy(struct sim *sim, uint32_t domid);
 int sim_domain_info(struct sim *sim, uint32_t domid, struct sim_domain_info *ret);
 int sim_domain_list(struct sim *sim, uint32_t *domids, unsigned max, unsigned *ret_n);
@@ -69,11 +69,11 @@ int sim_domain_set_poll(struct sim *sim, uint32_t domid, bool on, uint32_t poll_
 int sim_server_create(struct sim *sim, uint32_t domid, unsigned bufioreq, uint16_t *ret_id);
 int sim_server_destroy(struct sim *sim, uint32_t domid, uint16_t id);
 int sim_map_range(struct sim *sim, uint32_t domid, uint16_t id, unsigned type, uint64_t start,
-		  uint64_t end, bool map);
+                  uint64_t end, bool map);
 int sim_server_set_state(struct sim *sim, uint32_t domid, uint16_t id, bool enabled);
 /* acquire_resource: fresh fds of the pages (buf_fd -1 without a ring).  Caller closes. */
 int sim_server_pages(struct sim *sim, uint32_t domid, uint16_t id, int *ret_ioreq_fd,
-		     int *ret_buf_fd);
+                     int *ret_buf_fd);
 
 /* Binding the ports: the server must be enabled.  fds in ipc/simchan.h order, caller closes. */
 struct sim_ports {
@@ -88,8 +88,7 @@ int sim_server_ports(struct sim *sim, uint32_t domid, uint16_t id, struct sim_po
 
 /* Interrupts from device models (recorded per domain). */
 int sim_set_isa_irq(struct sim *sim, uint32_t domid, uint8_t irq, unsigned level);
-int sim_set_pci_intx(struct sim *sim, uint32_t domid, uint32_t sbdf, uint8_t pin,
-		     unsigned level);
+int sim_set_pci_intx(struct sim *sim, uint32_t domid, uint32_t sbdf, uint8_t pin, unsigned level);
 int sim_inject_msi(struct sim *sim, uint32_t domid, uint64_t addr, uint32_t data);
 
 /* Tests: make the domain's next call of kind op fail with -err after skip successes. */
@@ -106,7 +105,7 @@ int sim_timeoffset(struct sim *sim, uint32_t domid, int64_t offset);
  * reads.  Returns 0, or -ESHUTDOWN when the domain crashed or is going.
  */
 int sim_vcpu_io(struct sim *sim, uint32_t domid, unsigned vcpu, unsigned type, unsigned dir,
-		uint64_t addr, unsigned size, uint64_t *data);
+                uint64_t addr, unsigned size, uint64_t *data);
 
 /* Run a scenario on the domain's vCPU threads (waits while the domain is paused). */
 typedef void (*sim_result_fn)(void *opaque, const struct sim_scn_result *res);
@@ -116,7 +115,7 @@ struct sim_scn_summary {
 	char reason[128];
 };
 int sim_run_scenario(struct sim *sim, uint32_t domid, const struct scn_op *ops, unsigned n_ops,
-		     uint32_t timeout_ms, sim_result_fn fn, void *opaque,
-		     struct sim_scn_summary *ret);
+                     uint32_t timeout_ms, sim_result_fn fn, void *opaque,
+                     struct sim_scn_summary *ret);
 
 #endif

@@ -114,21 +114,21 @@ static void timeoffset(void *o, int64_t off)
 }
 
 static const struct dmb_ops ops = {
-	.pio_read = pio_read,
-	.pio_write = pio_write,
-	.mmio_read = mmio_read,
-	.mmio_write = mmio_write,
-	.pci_read = pci_read,
-	.pci_write = pci_write,
-	.invalidate = invalidate,
-	.timeoffset = timeoffset,
+        .pio_read = pio_read,
+        .pio_write = pio_write,
+        .mmio_read = mmio_read,
+        .mmio_write = mmio_write,
+        .pci_read = pci_read,
+        .pci_write = pci_write,
+        .invalidate = invalidate,
+        .timeoffset = timeoffset,
 };
 
 int main(int argc, char **argv)
 {
 	static const struct option opts[] = {{"exit-after", required_argument, NULL, 'x'},
-					     {"poll-us", required_argument, NULL, 'p'},
-					     {NULL, 0, NULL, 0}};
+	                                     {"poll-us", required_argument, NULL, 'p'},
+	                                     {NULL, 0, NULL, 0}};
 	struct echo e = {0};
 	struct dmb_config cfg = {.ops = &ops, .opaque = &e, .fd = DMB_FD_DEFAULT, .poll_us = -1};
 	struct dmb *d;

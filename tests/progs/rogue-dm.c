@@ -77,7 +77,7 @@ static void junk_frames(const char *mode)
 }
 
 static void misbehave(const char *mode, shared_iopage_t *page, unsigned nr, const int *to_dm,
-		      const int *to_sim)
+                      const int *to_sim)
 {
 	for (;;) {
 		struct pollfd pfd[SIMCHAN_MAX_VCPUS];

@@ -95,10 +95,10 @@ void broker_start(struct broker_fixture *bf, const char *policy, const char *con
 	bf->pid = fork();
 	ASSERT_TRUE(bf->pid >= 0);
 	if (bf->pid == 0) {
-		const char *argv[40] = {"dmbrokerd",    "--hypervisor", hv,	     "--policy",
-					bf->policy,     "--control",    bf->ctl,     "--state-dir",
-					bf->state,      "--libexec-dir", libexec,    "--ready-timeout",
-					"5000"};
+		const char *argv[40] = {"dmbrokerd", "--hypervisor",  hv,      "--policy",
+		                        bf->policy,  "--control",     bf->ctl, "--state-dir",
+		                        bf->state,   "--libexec-dir", libexec, "--ready-timeout",
+		                        "5000"};
 		unsigned n = 13;
 		int fd = open(bf->log, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
 
@@ -117,7 +117,7 @@ void broker_start(struct broker_fixture *bf, const char *policy, const char *con
 			snprintf(cmd, sizeof(cmd), "sed 's/^/# broker: /' %s >&2", bf->log);
 			(void)!system(cmd);
 			test_fail(__FILE__, __LINE__, "dmbrokerd exited at startup (status 0x%x)",
-				  status);
+			          status);
 		}
 		ASSERT_TRUE(util_now_ns() < deadline);
 		util_sleep_ns(5000000);
@@ -201,7 +201,7 @@ json_object *broker_result(struct broker_fixture *bf, const char *request_json, 
 		json_object *e = NULL;
 		json_object_object_get_ex(rep, "error", &e);
 		test_fail(__FILE__, __LINE__, "%s failed: %s", request_json,
-			  e ? json_object_get_string(e) : "?");
+		          e ? json_object_get_string(e) : "?");
 	}
 	json_object_object_get_ex(rep, "result", &res);
 	*keep = rep;
@@ -209,7 +209,7 @@ json_object *broker_result(struct broker_fixture *bf, const char *request_json, 
 }
 
 json_object *broker_dm(struct broker_fixture *bf, uint32_t domid, const char *name,
-		       json_object **keep)
+                       json_object **keep)
 {
 	char req[128];
 	json_object *rep = NULL, *res, *ok;
@@ -234,7 +234,7 @@ json_object *broker_dm(struct broker_fixture *bf, uint32_t domid, const char *na
 }
 
 bool broker_wait_dms(struct broker_fixture *bf, uint32_t domid, unsigned n, const char *state,
-		     int timeout_ms)
+                     int timeout_ms)
 {
 	uint64_t deadline = util_now_ns() + (uint64_t)timeout_ms * 1000000ull;
 	char req[128];
@@ -249,7 +249,7 @@ bool broker_wait_dms(struct broker_fixture *bf, uint32_t domid, unsigned n, cons
 			for (size_t i = 0; i < json_object_array_length(res); i++) {
 				json_object *s;
 				if (json_object_object_get_ex(json_object_array_get_idx(res, i),
-							      "state", &s) &&
+				                              "state", &s) &&
 				    !strcmp(json_object_get_string(s), state))
 					count++;
 			}

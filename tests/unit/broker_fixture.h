@@ -45,10 +45,10 @@ json_object *broker_call(struct broker_fixture *bf, const char *request_json);
 json_object *broker_result(struct broker_fixture *bf, const char *request_json, json_object **keep);
 /* Wait until domid has n device models in state "running"; false on timeout. */
 bool broker_wait_dms(struct broker_fixture *bf, uint32_t domid, unsigned n, const char *state,
-		     int timeout_ms);
+                     int timeout_ms);
 /* The "dms" entry of device model name in domid (kept in *keep), or NULL. */
 json_object *broker_dm(struct broker_fixture *bf, uint32_t domid, const char *name,
-		       json_object **keep);
+                       json_object **keep);
 /* Run the real dmbrokerctl with these arguments; stdout+stderr into out; returns exit status. */
 int broker_ctl(struct broker_fixture *bf, char *out, size_t len, const char *const *args);
 /* Does the broker's log contain needle? */

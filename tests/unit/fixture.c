@@ -64,7 +64,7 @@ void fixture_sim_stop(struct sim_fixture *f)
 }
 
 uint32_t fixture_domain_create(struct sim_fixture *f, const char *name, unsigned vcpus,
-			       uint32_t flags)
+                               uint32_t flags)
 {
 	struct sim_req q = {.a32 = {vcpus, flags}};
 	struct sim_reply rep;
@@ -168,7 +168,7 @@ static void reap(pid_t pid)
 }
 
 int test_dm_launch(struct sim_fixture *f, uint32_t domid, const struct test_dm_spec *spec,
-		   struct test_dm *ret)
+                   struct test_dm *ret)
 {
 	struct test_dm dm = {.pid = -1, .sock = -1, .domid = domid, .claims = spec->claims};
 	struct hv_domain_info info;
@@ -196,10 +196,12 @@ int test_dm_launch(struct sim_fixture *f, uint32_t domid, const struct test_dm_s
 	dm.pid = spawn(spec, sv[1]);
 	close(sv[1]);
 	dm.sock = sv[0];
-	hello = (struct dmp_hello){.domid = domid, .server_id = dm.server,
-				   .nr_vcpus = (uint16_t)info.nr_vcpus, .bufioreq = spec->bufioreq,
-				   .flags = spec->poll_us ? DMP_HELLO_POLL : 0,
-				   .poll_us = spec->poll_us};
+	hello = (struct dmp_hello){.domid = domid,
+	                           .server_id = dm.server,
+	                           .nr_vcpus = (uint16_t)info.nr_vcpus,
+	                           .bufioreq = spec->bufioreq,
+	                           .flags = spec->poll_us ? DMP_HELLO_POLL : 0,
+	                           .poll_us = spec->poll_us};
 	snprintf(hello.name, sizeof(hello.name), "%s", spec->name ? spec->name : spec->exe);
 	r = handoff_send_setup(dm.sock, &hello, &spec->claims, dm.pages);
 	if (r == 0)
@@ -254,10 +256,10 @@ static int serve_dmop(struct sim_fixture *f, struct test_dm *dm, const struct dm
 	switch (op->op) {
 	case DMP_DMOP_ISA_IRQ:
 		return hv_set_isa_irq_level(f->hv, dm->domid, (uint8_t)op->u.isa_irq.irq,
-					    op->u.isa_irq.level);
+		                            op->u.isa_irq.level);
 	case DMP_DMOP_PCI_INTX:
 		return hv_set_pci_intx_level(f->hv, dm->domid, op->u.pci_intx.sbdf,
-					     (uint8_t)op->u.pci_intx.pin, op->u.pci_intx.level);
+		                             (uint8_t)op->u.pci_intx.pin, op->u.pci_intx.level);
 	case DMP_DMOP_MSI:
 		return hv_inject_msi(f->hv, dm->domid, op->u.msi.addr, op->u.msi.data);
 	case DMP_DMOP_BAR_MOVE: {
@@ -324,9 +326,9 @@ static void on_result(void *opaque, const struct sim_scn_result *res)
 	if (res->status != SIM_SCN_PASS && a->file) {
 		char text[128];
 		scenario_format_op(op, text, sizeof(text));
-		fprintf(stderr, "# %s:%u: vcpu%u %s: %s (read 0x%llx)\n", a->file, op->line, op->vcpu,
-			text, res->status == SIM_SCN_FAIL ? "FAIL" : "NOT RUN",
-			(unsigned long long)res->actual);
+		fprintf(stderr, "# %s:%u: vcpu%u %s: %s (read 0x%llx)\n", a->file, op->line,
+		        op->vcpu, text, res->status == SIM_SCN_FAIL ? "FAIL" : "NOT RUN",
+		        (unsigned long long)res->actual);
 	}
 }
 
@@ -366,7 +368,7 @@ static int run_and_pump(struct run_args *a, struct test_dm **dms, unsigned n_dms
 }
 
 int fixture_run_ops(struct sim_fixture *f, uint32_t domid, const struct scn_op *ops, unsigned n,
-		    struct test_dm **dms, unsigned n_dms, uint64_t *ret_values)
+                    struct test_dm **dms, unsigned n_dms, uint64_t *ret_values)
 {
 	struct run_args a = {.f = f, .domid = domid, .ops = ops, .n = n, .values = ret_values};
 
@@ -374,7 +376,7 @@ int fixture_run_ops(struct sim_fixture *f, uint32_t domid, const struct scn_op *
 }
 
 int fixture_run_scenario(struct sim_fixture *f, uint32_t domid, const char *file,
-			 struct test_dm **dms, unsigned n_dms)
+                         struct test_dm **dms, unsigned n_dms)
 {
 	char path[512], err[512];
 	struct scenario *s;
@@ -387,8 +389,8 @@ int fixture_run_scenario(struct sim_fixture *f, uint32_t domid, const char *file
 		return r;
 	}
 	{
-		struct run_args a = {.f = f, .domid = domid, .ops = s->ops, .n = s->n_ops,
-				     .file = file};
+		struct run_args a = {
+		        .f = f, .domid = domid, .ops = s->ops, .n = s->n_ops, .file = file};
 		r = run_and_pump(&a, dms, n_dms);
 	}
 	scenario_free(s);

@@ -25,11 +25,12 @@ struct sim_fixture {
 void fixture_sim_start(struct sim_fixture *f);
 void fixture_sim_stop(struct sim_fixture *f);
 uint32_t fixture_domain_create(struct sim_fixture *f, const char *name, unsigned vcpus,
-			       uint32_t flags);
+                               uint32_t flags);
 int fixture_domain_stats(struct sim_fixture *f, uint32_t domid, struct sim_domain_stats *ret);
 
 struct test_dm_spec {
-	const char *exe; /* "dm-uart": $TEST_BUILDDIR/libexec; "progs/x": $TEST_BUILDDIR/tests/progs */
+	const char
+	        *exe; /* "dm-uart": $TEST_BUILDDIR/libexec; "progs/x": $TEST_BUILDDIR/tests/progs */
 	const char *const *argv; /* arguments after argv[0], NULL-terminated (may be NULL) */
 	struct handoff_claims claims;
 	unsigned bufioreq;
@@ -61,16 +62,17 @@ void spec_pci(struct test_dm_spec *s, const char *bdf);
  * undone on failure.
  */
 int test_dm_launch(struct sim_fixture *f, uint32_t domid, const struct test_dm_spec *spec,
-		   struct test_dm *ret);
-/* Orderly: SHUTDOWN, wait for exit (SIGKILL after 5 s), destroy the server.  Returns exit status. */
+                   struct test_dm *ret);
+/* Orderly: SHUTDOWN, wait for exit (SIGKILL after 5 s), destroy the server.  Returns exit status.
+ */
 int test_dm_stop(struct sim_fixture *f, struct test_dm *dm);
 /* Serve DM-op requests from this DM for up to ms milliseconds (tests play the broker). */
 void test_dm_pump(struct sim_fixture *f, struct test_dm *dm, int ms);
 
 /* Run a scenario file from tests/scenarios on domid; returns failed + not run ops (0 = pass). */
 int fixture_run_scenario(struct sim_fixture *f, uint32_t domid, const char *file,
-			 struct test_dm **dms, unsigned n_dms);
+                         struct test_dm **dms, unsigned n_dms);
 int fixture_run_ops(struct sim_fixture *f, uint32_t domid, const struct scn_op *ops, unsigned n,
-		    struct test_dm **dms, unsigned n_dms, uint64_t *ret_values);
+                    struct test_dm **dms, unsigned n_dms, uint64_t *ret_values);
 
 #endif

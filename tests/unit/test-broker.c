@@ -23,24 +23,24 @@
 #include "tests/test.h"
 #include "tests/unit/broker_fixture.h"
 
-#define HOSTBRIDGE                                                                                 \
-	"{\"name\": \"hostbridge\", \"exec\": \"/usr/libexec/dm-broker/dm-hostbridge\","          \
-	" \"args\": [\"--bdf\", \"00:00.0\"],"                                                     \
+#define HOSTBRIDGE                                                                       \
+	"{\"name\": \"hostbridge\", \"exec\": \"/usr/libexec/dm-broker/dm-hostbridge\"," \
+	" \"args\": [\"--bdf\", \"00:00.0\"],"                                           \
 	" \"claims\": {\"ports\": [\"0xcf8-0xcfb\"], \"pci\": [\"00:00.0\"]}}"
-#define UART                                                                                       \
-	"{\"name\": \"uart\", \"exec\": \"/usr/libexec/dm-broker/dm-uart\","                      \
-	" \"args\": [\"--port\", \"0x3f8\", \"--irq\", \"4\"], \"irqs\": [4],"                    \
+#define UART                                                                   \
+	"{\"name\": \"uart\", \"exec\": \"/usr/libexec/dm-broker/dm-uart\","   \
+	" \"args\": [\"--port\", \"0x3f8\", \"--irq\", \"4\"], \"irqs\": [4]," \
 	" \"claims\": {\"ports\": [\"0x3f8-0x3ff\"]}}"
-#define PCITEST                                                                                    \
-	"{\"name\": \"pcitest\", \"exec\": \"/usr/libexec/dm-broker/dm-pcitest\","                \
-	" \"args\": [\"--bdf\", \"00:03.0\", \"--bar0\", \"0xe0000000\"],"                        \
+#define PCITEST                                                                    \
+	"{\"name\": \"pcitest\", \"exec\": \"/usr/libexec/dm-broker/dm-pcitest\"," \
+	" \"args\": [\"--bdf\", \"00:03.0\", \"--bar0\", \"0xe0000000\"],"         \
 	" \"claims\": {\"pci\": [\"00:03.0\"], \"mmio\": [\"0xe0000000-0xe0000fff\"]}}"
 
 #define POLICY_HEAD "{\"version\": 1, \"uid_range\": {\"start\": 210000, \"count\": 500},"
 
-static const char demo_policy[] = POLICY_HEAD
-	"\"guests\": [{\"match\": {\"name\": \"demo*\"}, \"unpause\": true,"
-	" \"device_models\": [" HOSTBRIDGE ", " UART ", " PCITEST "]}]}";
+static const char demo_policy[] =
+        POLICY_HEAD "\"guests\": [{\"match\": {\"name\": \"demo*\"}, \"unpause\": true,"
+                    " \"device_models\": [" HOSTBRIDGE ", " UART ", " PCITEST "]}]}";
 
 static struct broker_fixture bf;
 
@@ -139,7 +139,8 @@ TEST_TIMEOUT(attach_flow_runs_scenario_through_sandboxed_device_models, 120)
 	ASSERT_NE(uids[0], uids[2]);
 	json_object_put(keep);
 	ASSERT_EQ(fixture_run_scenario(&bf.sim, dom, "all.scn", NULL, 0), 0);
-	/* The UART's output came out of its sandbox as a log line naming domain and device model. */
+	/* The UART's output came out of its sandbox as a log line naming domain and device model.
+	 */
 	ASSERT_TRUE(broker_log_contains(&bf, "guest: ok"));
 	ASSERT_TRUE(broker_log_contains(&bf, "/uart: "));
 	ASSERT_EQ(broker_stop(&bf), 0);
@@ -147,9 +148,9 @@ TEST_TIMEOUT(attach_flow_runs_scenario_through_sandboxed_device_models, 120)
 }
 
 static const char exit_early_policy[] = POLICY_HEAD
-	"\"guests\": [{\"match\": {\"name\": \"demo*\"},"
-	" \"device_models\": [" UART ", {\"name\": \"rogue\", \"exec\": \"@PROGS@/rogue-dm\","
-	" \"args\": [\"-m\", \"exit-early\"], \"claims\": {\"ports\": [\"0x510-0x51f\"]}}]}]}";
+        "\"guests\": [{\"match\": {\"name\": \"demo*\"},"
+        " \"device_models\": [" UART ", {\"name\": \"rogue\", \"exec\": \"@PROGS@/rogue-dm\","
+        " \"args\": [\"-m\", \"exit-early\"], \"claims\": {\"ports\": [\"0x510-0x51f\"]}}]}]}";
 
 TEST_TIMEOUT(attach_rolls_back_when_a_device_model_exits_before_ready, 60)
 {
@@ -243,17 +244,16 @@ TEST_TIMEOUT(killed_device_model_is_restarted_and_serves_again, 60)
 }
 
 static const char crashloop_policy[] = POLICY_HEAD
-	"\"guests\": [{\"match\": {\"name\": \"demo*\"}, \"unpause\": true,"
-	" \"device_models\": [{\"name\": \"echo\", \"exec\": \"@PROGS@/echo-dm\","
-	" \"args\": [\"--exit-after\", \"1\"], \"claims\": {\"ports\": [\"0x510-0x51f\"]},"
-	" \"on_crash\": {\"action\": \"restart\", \"max_restarts\": 2, \"window_s\": 60,"
-	" \"backoff_ms\": 10, \"backoff_max_ms\": 40, \"then\": \"%s\"}}]}]}";
+        "\"guests\": [{\"match\": {\"name\": \"demo*\"}, \"unpause\": true,"
+        " \"device_models\": [{\"name\": \"echo\", \"exec\": \"@PROGS@/echo-dm\","
+        " \"args\": [\"--exit-after\", \"1\"], \"claims\": {\"ports\": [\"0x510-0x51f\"]},"
+        " \"on_crash\": {\"action\": \"restart\", \"max_restarts\": 2, \"window_s\": 60,"
+        " \"backoff_ms\": 10, \"backoff_max_ms\": 40, \"then\": \"%s\"}}]}]}";
 
 static void crash_loop(const char *then)
 {
 	char policy[2048];
-	struct scn_op op = {.kind = SCN_PIO_IN, .size = 1, .addr = 0x510, .value = 0xff,
-			    .mask = 0};
+	struct scn_op op = {.kind = SCN_PIO_IN, .size = 1, .addr = 0x510, .value = 0xff, .mask = 0};
 	json_object *keep, *d;
 	uint32_t dom;
 
@@ -299,11 +299,11 @@ TEST_TIMEOUT(crash_loop_then_destroy, 60)
 	crash_loop("destroy");
 }
 
-static const char hang_policy[] = POLICY_HEAD
-	"\"guests\": [{\"match\": {\"name\": \"demo*\"}, \"unpause\": true,"
-	" \"device_models\": [{\"name\": \"hang\", \"exec\": \"@PROGS@/rogue-dm\","
-	" \"args\": [\"-m\", \"hang\"], \"claims\": {\"ports\": [\"0x510-0x51f\"]},"
-	" \"on_crash\": {\"action\": \"fail\"}}]}]}";
+static const char hang_policy[] =
+        POLICY_HEAD "\"guests\": [{\"match\": {\"name\": \"demo*\"}, \"unpause\": true,"
+                    " \"device_models\": [{\"name\": \"hang\", \"exec\": \"@PROGS@/rogue-dm\","
+                    " \"args\": [\"-m\", \"hang\"], \"claims\": {\"ports\": [\"0x510-0x51f\"]},"
+                    " \"on_crash\": {\"action\": \"fail\"}}]}]}";
 
 struct killer {
 	pid_t pid;
@@ -320,10 +320,13 @@ static void *kill_later(void *arg)
 
 TEST_TIMEOUT(vcpu_blocked_on_a_killed_device_model_is_released_with_ones, 60)
 {
-	struct scn_op ops[] = {{.kind = SCN_PIO_IN, .size = 4, .addr = 0x510, .value = 0xffffffff,
-				.mask = 0xffffffff},
-			       {.kind = SCN_PIO_IN, .size = 2, .addr = 0x512, .value = 0xffff,
-				.mask = 0xffff}};
+	struct scn_op ops[] = {
+	        {.kind = SCN_PIO_IN,
+	         .size = 4,
+	         .addr = 0x510,
+	         .value = 0xffffffff,
+	         .mask = 0xffffffff},
+	        {.kind = SCN_PIO_IN, .size = 2, .addr = 0x512, .value = 0xffff, .mask = 0xffff}};
 	json_object *keep, *d;
 	struct killer k;
 	pthread_t t;
@@ -345,10 +348,10 @@ TEST_TIMEOUT(vcpu_blocked_on_a_killed_device_model_is_released_with_ones, 60)
 }
 
 static const char hostile_policy[] = POLICY_HEAD
-	"\"guests\": [{\"match\": {\"name\": \"demo*\"}, \"unpause\": true,"
-	" \"device_models\": [" UART ", {\"name\": \"rogue\", \"exec\": \"@PROGS@/rogue-dm\","
-	" \"args\": [\"-m\", \"%s\"], \"claims\": {\"ports\": [\"0x510-0x51f\"]},"
-	" \"on_crash\": {\"action\": \"fail\"}}]}]}";
+        "\"guests\": [{\"match\": {\"name\": \"demo*\"}, \"unpause\": true,"
+        " \"device_models\": [" UART ", {\"name\": \"rogue\", \"exec\": \"@PROGS@/rogue-dm\","
+        " \"args\": [\"-m\", \"%s\"], \"claims\": {\"ports\": [\"0x510-0x51f\"]},"
+        " \"on_crash\": {\"action\": \"fail\"}}]}]}";
 
 static void hostile(const char *mode, const char *why)
 {
@@ -413,11 +416,11 @@ TEST_TIMEOUT(hostile_flood_kills_only_that_device_model, 60)
 TEST_TIMEOUT(dmop_for_a_device_it_does_not_own_is_refused, 60)
 {
 	static const char policy[] = POLICY_HEAD
-		"\"guests\": [{\"match\": {\"name\": \"demo*\"}, \"unpause\": true,"
-		" \"device_models\": [{\"name\": \"rogue\", \"exec\": \"@PROGS@/rogue-dm\","
-		" \"args\": [\"-m\", \"dmop-foreign\"],"
-		" \"claims\": {\"ports\": [\"0x510-0x51f\"], \"pci\": [\"00:05.0\"],"
-		" \"mmio\": [\"0xe0000000-0xe0000fff\"]}}]}]}";
+	        "\"guests\": [{\"match\": {\"name\": \"demo*\"}, \"unpause\": true,"
+	        " \"device_models\": [{\"name\": \"rogue\", \"exec\": \"@PROGS@/rogue-dm\","
+	        " \"args\": [\"-m\", \"dmop-foreign\"],"
+	        " \"claims\": {\"ports\": [\"0x510-0x51f\"], \"pci\": [\"00:05.0\"],"
+	        " \"mmio\": [\"0xe0000000-0xe0000fff\"]}}]}]}";
 	json_object *keep, *d;
 	uint32_t dom;
 
@@ -447,7 +450,7 @@ TEST_TIMEOUT(bar_move_inside_the_pci_hole_is_granted_outside_refused, 60)
 	ASSERT_TRUE(json_object_object_get_ex(d, "claims", &claims));
 	ASSERT_TRUE(json_object_object_get_ex(claims, "mmio", &mmio));
 	ASSERT_STREQ(json_object_get_string(json_object_array_get_idx(mmio, 0)),
-		     "0xe0100000-0xe0100fff");
+	             "0xe0100000-0xe0100fff");
 	ASSERT_EQ(jint(d, "dmops_granted"), 1);
 	ASSERT_GE(jint(d, "dmops_refused"), 1);
 	json_object_put(keep);
@@ -455,7 +458,7 @@ TEST_TIMEOUT(bar_move_inside_the_pci_hole_is_granted_outside_refused, 60)
 }
 
 static int connect_as(const char *path, uid_t uid, gid_t gid, const gid_t *groups, int ngroups,
-		      char *reply, size_t len)
+                      char *reply, size_t len)
 {
 	int p[2], status;
 	pid_t pid;
@@ -587,9 +590,9 @@ static unsigned zombies_of(pid_t parent)
 TEST_TIMEOUT(thousand_attach_detach_cycles_leak_nothing, 600)
 {
 	static const char policy[] = POLICY_HEAD
-		"\"guests\": [{\"match\": {\"name\": \"cyc*\"},"
-		" \"device_models\": [{\"name\": \"echo\", \"exec\": \"@PROGS@/echo-dm\","
-		" \"claims\": {\"ports\": [\"0x510-0x51f\"]}}]}]}";
+	        "\"guests\": [{\"match\": {\"name\": \"cyc*\"},"
+	        " \"device_models\": [{\"name\": \"echo\", \"exec\": \"@PROGS@/echo-dm\","
+	        " \"claims\": {\"ports\": [\"0x510-0x51f\"]}}]}]}";
 	int fds_before = -1;
 	uint32_t dom;
 
@@ -634,19 +637,23 @@ TEST_TIMEOUT(dmbrokerctl_commands_and_exit_codes, 60)
 	ASSERT_CONTAINS(out, "demo-13");
 	ASSERT_EQ(broker_ctl(&bf, out, sizeof(out), (const char *const[]){"dms", "1", NULL}), 0);
 	ASSERT_CONTAINS(out, "ports 0x3f8-0x3ff");
-	ASSERT_EQ(broker_ctl(&bf, out, sizeof(out), (const char *const[]){"--json", "dms", NULL}), 0);
+	ASSERT_EQ(broker_ctl(&bf, out, sizeof(out), (const char *const[]){"--json", "dms", NULL}),
+	          0);
 	ASSERT_CONTAINS(out, "\"pid\"");
 	ASSERT_EQ(broker_ctl(&bf, out, sizeof(out), (const char *const[]){"dms", "7", NULL}), 1);
 	ASSERT_EQ(broker_ctl(&bf, out, sizeof(out), (const char *const[]){"dms", "x", NULL}), 2);
 	ASSERT_EQ(fixture_run_scenario(&bf.sim, dom, "uart.scn", NULL, 0), 0);
-	ASSERT_EQ(broker_ctl(&bf, out, sizeof(out),
-			     (const char *const[]){"logs", "1", "uart", NULL}), 0);
+	ASSERT_EQ(
+	        broker_ctl(&bf, out, sizeof(out), (const char *const[]){"logs", "1", "uart", NULL}),
+	        0);
 	ASSERT_CONTAINS(out, "guest: hello");
 	ASSERT_EQ(broker_ctl(&bf, out, sizeof(out),
-			     (const char *const[]){"restart", "1", "uart", NULL}), 0);
+	                     (const char *const[]){"restart", "1", "uart", NULL}),
+	          0);
 	ASSERT_TRUE(broker_wait_dms(&bf, dom, 3, "running", 5000));
-	ASSERT_EQ(broker_ctl(&bf, out, sizeof(out), (const char *const[]){"policy", "reload", NULL}),
-		  0);
+	ASSERT_EQ(
+	        broker_ctl(&bf, out, sizeof(out), (const char *const[]){"policy", "reload", NULL}),
+	        0);
 	ASSERT_CONTAINS(out, "unchanged");
 	ASSERT_EQ(broker_ctl(&bf, out, sizeof(out), (const char *const[]){"detach", "1", NULL}), 0);
 	ASSERT_EQ(broker_ctl(&bf, out, sizeof(out), (const char *const[]){"detach", "1", NULL}), 1);

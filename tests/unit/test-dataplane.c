@@ -10,8 +10,11 @@
 
 static struct scn_op op(unsigned kind, unsigned vcpu, unsigned size, uint64_t addr, uint64_t val)
 {
-	struct scn_op o = {.kind = (uint16_t)kind, .vcpu = (uint8_t)vcpu, .size = (uint8_t)size,
-			   .addr = addr, .value = val};
+	struct scn_op o = {.kind = (uint16_t)kind,
+	                   .vcpu = (uint8_t)vcpu,
+	                   .size = (uint8_t)size,
+	                   .addr = addr,
+	                   .value = val};
 	o.mask = size >= 8 ? ~0ull : (1ull << (8 * size)) - 1;
 	return o;
 }
@@ -23,14 +26,14 @@ TEST(echo_port_mmio_pci_roundtrip)
 	struct test_dm dm, *dms[] = {&dm};
 	uint32_t dom;
 	struct scn_op ops[] = {
-		op(SCN_PIO_IN, 0, 4, 0x510, 0xcafe0510),
-		op(SCN_PIO_OUT, 0, 2, 0x512, 0x1234),
-		op(SCN_PIO_IN, 0, 2, 0x512, 0x1234),
-		op(SCN_MMIO_READ, 0, 8, 0xe0000008, 0xbeef0008),
-		op(SCN_MMIO_WRITE, 0, 8, 0xe0000010, 0x1122334455667788ull),
-		op(SCN_MMIO_READ, 0, 8, 0xe0000010, 0x1122334455667788ull),
-		op(SCN_PIO_IN, 0, 1, 0x600, 0xff),           /* unclaimed */
-		op(SCN_MMIO_READ, 0, 4, 0xd0000000, 0xffffffff),
+	        op(SCN_PIO_IN, 0, 4, 0x510, 0xcafe0510),
+	        op(SCN_PIO_OUT, 0, 2, 0x512, 0x1234),
+	        op(SCN_PIO_IN, 0, 2, 0x512, 0x1234),
+	        op(SCN_MMIO_READ, 0, 8, 0xe0000008, 0xbeef0008),
+	        op(SCN_MMIO_WRITE, 0, 8, 0xe0000010, 0x1122334455667788ull),
+	        op(SCN_MMIO_READ, 0, 8, 0xe0000010, 0x1122334455667788ull),
+	        op(SCN_PIO_IN, 0, 1, 0x600, 0xff), /* unclaimed */
+	        op(SCN_MMIO_READ, 0, 4, 0xd0000000, 0xffffffff),
 	};
 
 	fixture_sim_start(&f);
@@ -46,10 +49,10 @@ TEST(echo_port_mmio_pci_roundtrip)
 static struct sim_fixture fx;
 
 static uint32_t start_echo(struct test_dm *dm, const char *name, unsigned vcpus, uint32_t flags,
-			   unsigned bufioreq, uint32_t poll_us)
+                           unsigned bufioreq, uint32_t poll_us)
 {
-	struct test_dm_spec spec = {.exe = "progs/echo-dm", .bufioreq = bufioreq,
-				    .poll_us = poll_us};
+	struct test_dm_spec spec = {
+	        .exe = "progs/echo-dm", .bufioreq = bufioreq, .poll_us = poll_us};
 	uint32_t dom;
 
 	fixture_sim_start(&fx);
@@ -148,7 +151,8 @@ static void rogue(const char *mode, bool crashes)
 	const char *args[] = {"-m", mode, NULL};
 	struct test_dm_spec spec = {.exe = "progs/rogue-dm", .argv = args};
 	struct test_dm bad, good, *dms_bad[] = {&bad}, *dms_good[] = {&good};
-	struct scn_op ops[] = {op(SCN_PIO_IN, 0, 2, 0x510, 0x600d), op(SCN_PIO_IN, 0, 2, 0x510, 0x600d)};
+	struct scn_op ops[] = {op(SCN_PIO_IN, 0, 2, 0x510, 0x600d),
+	                       op(SCN_PIO_IN, 0, 2, 0x510, 0x600d)};
 	struct sim_domain_stats st;
 	uint32_t d1, d2;
 
@@ -213,7 +217,7 @@ TEST(device_model_killed_mid_request_vcpu_released_with_ones)
 	struct test_dm_spec spec = {.exe = "progs/echo-dm", .argv = args};
 	struct test_dm dm, *dms[] = {&dm};
 	struct scn_op ops[] = {op(SCN_PIO_IN, 0, 4, 0x510, 0xcafe0510),
-			       op(SCN_PIO_IN, 0, 4, 0x510, 0xffffffff)};
+	                       op(SCN_PIO_IN, 0, 4, 0x510, 0xffffffff)};
 	uint64_t vals[2] = {0};
 	pthread_t t;
 	uint32_t dom;

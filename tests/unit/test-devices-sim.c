@@ -33,8 +33,8 @@ static void spec_pcitest(struct test_dm_spec *s, uint32_t poll_us)
 
 static void spec_hostbridge(struct test_dm_spec *s, uint32_t poll_us)
 {
-	*s = (struct test_dm_spec){.exe = "dm-hostbridge", .argv = hostbridge_args,
-				   .poll_us = poll_us};
+	*s = (struct test_dm_spec){
+	        .exe = "dm-hostbridge", .argv = hostbridge_args, .poll_us = poll_us};
 	spec_port(s, 0xcf8, 0xcfb);
 	spec_pci(s, "00:00.0");
 }
