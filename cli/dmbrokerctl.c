@@ -311,7 +311,7 @@ static int cmd_policy_check(struct ctl *ctl, const char *file)
 		return EXIT_FAILED;
 	}
 	text = policy_to_json(p);
-	printf("%s\n", text ? text : "");
+	fputs(text ? text : "", stdout);
 	free(text);
 	policy_unref(p);
 	return text ? 0 : EXIT_FAILED;
