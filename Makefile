@@ -124,10 +124,11 @@ $(BIN)/dmbrokerctl: $(O)/cli/dmbrokerctl.o $(LIBDAEMON) $(LIBHV) $(LIBSIM) $(BAS
 	$(Q)$(CC) $(ALL_LDFLAGS) -o $@ $^ $(PKG_LIBS_JSON) $(PKG_LIBS_EVENT) $(PKG_LIBS_SECCOMP) \
 		$(PKG_LIBS_CAPNG) $(XEN_LIBS) -lpthread
 
+# Device models link no Xen library: libdmb talks to privcmd/evtchn fds with ioctls.
 $(LIBEXEC)/dm-%: $(O)/devices/main-%.o $(LIBDEV) $(LIBDMB) $(BASE_LIBS)
 	@mkdir -p $(dir $@)
 	$(call msg,LD,$@)
-	$(Q)$(CC) $(ALL_LDFLAGS) -o $@ $^ $(PKG_LIBS_SECCOMP) $(XEN_LIBS)
+	$(Q)$(CC) $(ALL_LDFLAGS) -o $@ $^ $(PKG_LIBS_SECCOMP)
 
 # ---- tests -----------------------------------------------------------------
 
@@ -148,7 +149,7 @@ $(TESTBIN)/test-%: $(O)/tests/unit/test-%.o $(TEST_HELPER_OBJS) $(TEST_LINK_DEPS
 	$(call msg,LD,$@)
 	$(Q)$(CC) $(ALL_LDFLAGS) -o $@ $(O)/tests/unit/test-$*.o $(TEST_HELPER_OBJS) $(TEST_LINK)
 
-$(TESTBIN)/progs/%: $(O)/tests/progs/%.o $(LIBDEV) $(LIBDMB) $(LIBHV) $(BASE_LIBS)
+$(TESTBIN)/progs/%: $(O)/tests/progs/%.o $(LIBDAEMON) $(LIBDEV) $(LIBDMB) $(LIBHV) $(LIBSIM) $(BASE_LIBS)
 	@mkdir -p $(dir $@)
 	$(call msg,LD,$@)
 	$(Q)$(CC) $(ALL_LDFLAGS) -o $@ $^ $(PKG_LIBS_SECCOMP) $(XEN_LIBS) -lpthread

@@ -69,13 +69,14 @@ zcat "$xz" > "$C/xen.tmp" && mv "$C/xen.tmp" "$C/xen"
 
 # ---- dom0's kernel: the ELF inside the bzImage (what linux/scripts/extract-vmlinux does)
 extract_vmlinux() { # bzImage out
-	local in=$1 out=$2 sig cmd pos
-	for sig in $'\xfd7zXZ\x00:xz -dc' $'\x1f\x8b\x08:gzip -dc' $'\x28\xb5\x2f\xfd:zstd -dc' \
-	           $'\x02\x21\x4c\x18:lz4 -dc'; do
-		cmd=${sig#*:}
-		for pos in $(LC_ALL=C grep -abo "${sig%%:*}" "$in" | cut -d: -f1); do
-			# trailing garbage after the stream makes the decompressor complain: check the ELF
-			tail -c +$((pos + 1)) "$in" | $cmd > "$out" 2> /dev/null || true
+	# magic (no NUL: bash strings cannot hold one) and decompressor, per format
+	local magics=($'\xfd7zXZ' $'\x1f\x8b\x08' $'\x28\xb5\x2f\xfd' $'\x02\x21\x4c\x18')
+	local cmds=("xz -dc" "gzip -dc" "zstd -dc" "lz4 -dc")
+	local in=$1 out=$2 i pos
+	for i in "${!magics[@]}"; do
+		for pos in $(LC_ALL=C grep -abo "${magics[$i]}" "$in" | cut -d: -f1); do
+			# trailing bytes after the stream make the decompressor complain: check the ELF
+			tail -c +$((pos + 1)) "$in" | ${cmds[$i]} > "$out" 2> /dev/null || true
 			if [ "$(head -c 4 "$out" | od -An -c | tr -d ' ')" = '177ELF' ]; then
 				return 0
 			fi
