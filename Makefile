@@ -167,6 +167,9 @@ $(BUILD)/bench/%: $(O)/bench/%.o $(LIBDAEMON) $(LIBDEV) $(LIBDMB) $(LIBHV) $(LIB
 
 # ---- top-level targets -----------------------------------------------------
 
+# Keep objects that only pattern chains need (make would delete them as intermediates).
+.SECONDARY:
+
 .PHONY: all programs tests check check-unit check-asan bench demo format clean
 .DEFAULT_GOAL := all
 
