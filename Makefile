@@ -90,7 +90,6 @@ $(O)/%.o: %.c
 # ---- programs --------------------------------------------------------------
 
 BASE_LIBS := $(LIBIPC) $(LIBCOMMON)
-DMB_LINK  := $(LIBDMB) $(BASE_LIBS) $(PKG_LIBS_SECCOMP) $(XEN_LIBS)
 
 PROGRAMS := $(BIN)/dmbsimd $(BIN)/dmbsimctl
 DEVICES  := $(patsubst devices/main-%.c,$(LIBEXEC)/dm-%,$(wildcard devices/main-*.c))
@@ -164,6 +163,78 @@ $(BUILD)/bench/%: $(O)/bench/%.o $(LIBDAEMON) $(LIBDEV) $(LIBDMB) $(LIBHV) $(LIB
 	$(call msg,LD,$@)
 	$(Q)$(CC) $(ALL_LDFLAGS) -o $@ $^ $(PKG_LIBS_EVENT) $(PKG_LIBS_JSON) $(PKG_LIBS_SECCOMP) \
 		$(PKG_LIBS_CAPNG) $(XEN_LIBS) -lpthread
+
+# ---- real-Xen guest images -------------------------------------------------
+# `make check-xen` boots Debian's Xen 4.17 under qemu (tests/xen/run.sh) and
+# runs scenario files in a tiny PVH guest kernel of our own (tests/xen/guest).
+# scn2c, a host tool, compiles .scn files into C tables; guest-NAME.elf is the
+# guest linked with the table of XEN_GUEST_SCN_NAME, built with the extra
+# flags XEN_GUEST_DEFS_NAME.  The guest is 32-bit and freestanding: gcc -m32
+# and ld -m elf_i386, no 32-bit libc needed.
+
+XENT  := $(TESTBIN)/xen
+SCN2C := $(XENT)/scn2c
+
+$(SCN2C): $(O)/tests/xen/scn2c.o $(LIBSIM) $(LIBCOMMON)
+	@mkdir -p $(dir $@)
+	$(call msg,LD,$@)
+	$(Q)$(CC) $(ALL_LDFLAGS) -o $@ $^
+
+XEN_GUESTS := all uart crash bench
+XEN_GUEST_SCN_all    := tests/scenarios/all.scn
+XEN_GUEST_SCN_uart   := tests/scenarios/uart.scn
+XEN_GUEST_SCN_crash  := tests/scenarios/crash.scn
+XEN_GUEST_SCN_bench  := tests/scenarios/echo.scn
+XEN_GUEST_DEFS_bench := -DBENCH_PORT=0x510 -DBENCH_N=2000
+
+GUEST_CC     := gcc
+GUEST_LD     := ld
+GUEST_CFLAGS := -m32 -march=i686 -std=gnu11 -O2 -g -ffreestanding -nostdlib -fno-pic -fno-pie \
+                -fno-stack-protector -fno-asynchronous-unwind-tables -mno-sse -mno-mmx \
+                -Wall -Wextra -Werror -Wmissing-prototypes -Wstrict-prototypes -Itests/xen/guest
+GUEST_LDFLAGS := -m elf_i386 -nostdlib -static -T tests/xen/guest/guest.ld \
+                $(shell $(GUEST_LD) --help 2>/dev/null | grep -q no-warn-rwx-segments && \
+                        echo --no-warn-rwx-segments)
+GUEST_HDRS   := tests/xen/guest/guest.h tests/xen/guest/scn-table.h
+GUEST_OBJS    = $(addprefix $(XENT)/obj-$(1)/,head.o cpu.o runner.o table.o)
+
+# One object directory per image: XEN_GUEST_DEFS_NAME may change any object.
+define xen_guest
+$(XENT)/obj-$(1)/table.c: $(XEN_GUEST_SCN_$(1)) $(SCN2C)
+	@mkdir -p $$(dir $$@)
+	$$(call msg,SCN2C,$$@)
+	$$(Q)$(SCN2C) -o $$@ $(XEN_GUEST_SCN_$(1))
+
+$(XENT)/obj-$(1)/table.o: $(XENT)/obj-$(1)/table.c $(GUEST_HDRS)
+	$$(call msg,CC32,$$@)
+	$$(Q)$(GUEST_CC) $(GUEST_CFLAGS) $(XEN_GUEST_DEFS_$(1)) -c -o $$@ $$<
+
+$(XENT)/obj-$(1)/%.o: tests/xen/guest/%.c $(GUEST_HDRS) Makefile
+	@mkdir -p $$(dir $$@)
+	$$(call msg,CC32,$$@)
+	$$(Q)$(GUEST_CC) $(GUEST_CFLAGS) $(XEN_GUEST_DEFS_$(1)) -c -o $$@ $$<
+
+$(XENT)/obj-$(1)/%.o: tests/xen/guest/%.S Makefile
+	@mkdir -p $$(dir $$@)
+	$$(call msg,AS32,$$@)
+	$$(Q)$(GUEST_CC) $(GUEST_CFLAGS) $(XEN_GUEST_DEFS_$(1)) -c -o $$@ $$<
+
+$(XENT)/guest-$(1).elf: $(call GUEST_OBJS,$(1)) tests/xen/guest/guest.ld
+	$$(call msg,LD32,$$@)
+	$$(Q)$(GUEST_LD) $(GUEST_LDFLAGS) -o $$@ $(call GUEST_OBJS,$(1))
+endef
+$(foreach g,$(XEN_GUESTS),$(eval $(call xen_guest,$(g))))
+
+XEN_GUEST_ELFS := $(foreach g,$(XEN_GUESTS),$(XENT)/guest-$(g).elf)
+
+.PHONY: xen-guests check-xen
+xen-guests: $(SCN2C) $(XEN_GUEST_ELFS)
+
+# Not part of `make check`: needs the Debian archive (tests/xen/fetch.sh) and a few minutes.
+check-xen: programs tests xen-guests
+	@tests/xen/fetch.sh
+	@tests/xen/build-initramfs.sh $(BUILD)
+	@tests/xen/run.sh $(BUILD)
 
 # ---- top-level targets -----------------------------------------------------
 

@@ -42,12 +42,18 @@ struct dmb {
 	bool broker_gone;
 	struct frame *frame;
 	uint64_t invalid_logged_ns;
+	enum dmb_profile profile;
+	bool no_lockdown;
+	bool xen; /* the ports are Xen event channels */
 };
 
 /* Map the pages a DMP_PAGES frame carries (takes its fds). */
 int dmb_pages_map_memfd(struct dmb *d, struct frame *f, const struct dmp_pages *msg);
 int dmb_pages_map_privcmd(struct dmb *d, struct frame *f, const struct dmp_pages *msg);
 void dmb_pages_unmap(struct dmb *d);
+
+/* Narrow the process to the profile's allow-list (dm/lockdown.c). */
+int dmb_lockdown(struct dmb *d, enum dmb_profile profile, bool xen, bool log_only);
 
 /* Set up the transport from a DMP_PORTS frame (takes its fds). */
 int dmb_transport_sim(struct dmb *d, struct frame *f, const struct dmp_ports *msg);

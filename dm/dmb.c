@@ -204,6 +204,8 @@ int dmb_open(const struct dmb_config *cfg, struct dmb **ret)
 	/* Our stdout/stderr are the broker's pipes; outliving the broker must not kill us. */
 	signal(SIGPIPE, SIG_IGN);
 	d->ops = cfg->ops;
+	d->profile = cfg->profile;
+	d->no_lockdown = cfg->no_lockdown;
 	d->opaque = cfg->opaque;
 	d->fd = cfg->fd >= 0 ? cfg->fd : DMB_FD_DEFAULT;
 	d->epoll_fd = -1;
@@ -466,6 +468,11 @@ int dmb_run(struct dmb *d)
 	r = receive_ports(d);
 	if (r < 0)
 		return log_errno(r, "receive the event channel");
+	if (!d->shutdown && !d->no_lockdown) {
+		r = dmb_lockdown(d, d->profile, d->xen, d->hello.flags & DMP_HELLO_SECCOMP_LOG);
+		if (r < 0)
+			return r;
+	}
 	while (!d->shutdown) {
 		int ev;
 

@@ -26,6 +26,11 @@
  *           return r < 0;
  *   }
  *
+ * Once its ports have arrived, dmb_run() narrows the process to a seccomp
+ * allow-list for cfg.profile (dm/lockdown.c): from then on a device model
+ * cannot open, map executable, or spawn anything.  Do all your setup before
+ * dmb_run().
+ *
  * Callbacks run on the thread that called dmb_run(), one request at a time.
  * From a callback you may call the dmb_*() interrupt and BAR functions:
  * they ask the broker synchronously (the vCPU that made the access is
@@ -57,12 +62,19 @@ struct dmb_ops {
 	void (*timeoffset)(void *opaque, int64_t offset);
 };
 
+/* What kind of device model this is, for its seccomp allow-list (dm/lockdown.c). */
+enum dmb_profile {
+	DMB_PROFILE_IOREQ = 0,        /* emulates ports, MMIO, PCI config: the default */
+	DMB_PROFILE_GUEST_MEMORY = 1, /* also maps guest memory (DMA-capable devices) */
+};
+
 struct dmb_config {
 	const struct dmb_ops *ops;
 	void *opaque;
 	int fd;           /* the broker channel; DMB_FD_DEFAULT */
 	int poll_us;      /* >= 0 overrides the broker's polling setting; -1 keeps it */
 	bool no_lockdown; /* skip the allow-list seccomp filter (tests, debuggers) */
+	enum dmb_profile profile;
 };
 
 /* Receive the handoff and map the pages.  *ret only on success. */

@@ -232,6 +232,7 @@ int dmb_transport_evtchn(struct dmb *d, struct frame *f, const struct dmp_ports 
 	memcpy(t->port, msg->port, t->nr * sizeof(uint32_t));
 	d->tr = &tr_xen_ops;
 	d->tr_priv = t;
+	d->xen = true;
 	r = util_set_nonblock(t->evtchn_fd, true);
 	if (r == 0)
 		r = epoll_setup(d);

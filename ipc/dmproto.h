@@ -41,7 +41,8 @@ enum dmp_type {
 	DMP_STATS = 66,
 };
 
-#define DMP_HELLO_POLL (1u << 0) /* poll the slots before blocking */
+#define DMP_HELLO_POLL        (1u << 0) /* poll the slots before blocking */
+#define DMP_HELLO_SECCOMP_LOG (1u << 1) /* allow-list logs instead of killing (writing profiles) */
 
 struct dmp_hello {
 	uint32_t domid;

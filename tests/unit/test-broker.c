@@ -86,6 +86,22 @@ static unsigned servers_in_use(uint32_t domid)
 	return 8 - n;
 }
 
+static int seccomp_filters(int64_t pid)
+{
+	char path[64], line[256];
+	FILE *f;
+	int n = -1;
+
+	snprintf(path, sizeof(path), "/proc/%lld/status", (long long)pid);
+	f = fopen(path, "re");
+	while (f && fgets(line, sizeof(line), f))
+		if (sscanf(line, "Seccomp_filters: %d", &n) == 1)
+			break;
+	if (f)
+		fclose(f);
+	return n;
+}
+
 static bool process_exists(pid_t pid)
 {
 	return pid > 0 && kill(pid, 0) == 0;
@@ -137,8 +153,12 @@ TEST_TIMEOUT(attach_flow_runs_scenario_through_sandboxed_device_models, 120)
 	ASSERT_NE(uids[0], uids[1]);
 	ASSERT_NE(uids[1], uids[2]);
 	ASSERT_NE(uids[0], uids[2]);
-	json_object_put(keep);
 	ASSERT_EQ(fixture_run_scenario(&bf.sim, dom, "all.scn", NULL, 0), 0);
+	/* Two seccomp layers on each: the broker's deny-list and libdmb's allow-list
+	 * (installed once its ports arrived, so certainly by now). */
+	for (unsigned i = 0; i < 3; i++)
+		ASSERT_EQ(seccomp_filters(jint(json_object_array_get_idx(dms, i), "pid")), 2);
+	json_object_put(keep);
 	/* The UART's output came out of its sandbox as a log line naming domain and device model.
 	 */
 	ASSERT_TRUE(broker_log_contains(&bf, "guest: ok"));
