@@ -180,11 +180,14 @@ $(SCN2C): $(O)/tests/xen/scn2c.o $(LIBSIM) $(LIBCOMMON)
 	$(call msg,LD,$@)
 	$(Q)$(CC) $(ALL_LDFLAGS) -o $@ $^
 
-XEN_GUESTS := all uart crash bench
+XEN_GUESTS := all devices uart crash bench
 XEN_GUEST_SCN_all    := tests/scenarios/all.scn
+XEN_GUEST_SCN_devices := $(addprefix tests/scenarios/,hostbridge.scn unclaimed.scn pcitest.scn \
+                         barmove.scn)
 XEN_GUEST_SCN_uart   := tests/scenarios/uart.scn
 XEN_GUEST_SCN_crash  := tests/scenarios/crash.scn
 XEN_GUEST_SCN_bench  := tests/scenarios/echo.scn
+XEN_GUEST_DEFS_crash  := -DSCN_REPEAT=20
 XEN_GUEST_DEFS_bench := -DBENCH_PORT=0x510 -DBENCH_N=2000
 
 GUEST_CC     := gcc
@@ -271,4 +274,103 @@ format:
 clean:
 	rm -rf $(BUILD)
 
+# ---- security suite: make check-security ------------------------------------
+# tests/security/test-*.c: live device models under dmbrokerd on the simulator,
+# attacked by tests/progs/security-probe (built with the other test programs),
+# and `dmbrokerctl verify` (docs/security.md).  The binary goes next to the unit
+# tests ($(TESTBIN)/test-security), so tests/run.sh runs it like any of them.
+# check-security-asan runs it against the ASan+UBSan broker (build/asan); the
+# device models and probes always come from the plain build (TEST_DM_BUILDDIR).
+
+SECTEST_SRCS := $(wildcard tests/security/test-*.c)
+SECTESTS     := $(patsubst tests/security/%.c,$(TESTBIN)/%,$(SECTEST_SRCS))
+
+$(SECTESTS): $(TESTBIN)/%: $(O)/tests/security/%.o $(TEST_HELPER_OBJS) \
+		$(LIBDAEMON) $(LIBDEV) $(LIBDMB) $(LIBHV) $(LIBSIM) $(BASE_LIBS)
+	@mkdir -p $(dir $@)
+	$(call msg,LD,$@)
+	$(Q)$(CC) $(ALL_LDFLAGS) -o $@ $(O)/tests/security/$*.o $(TEST_HELPER_OBJS) $(TEST_LINK)
+
+.PHONY: security-tests check-security check-security-asan
+security-tests: programs $(TPROGS) $(SECTESTS)
+# Part of every build, so that `make check` (tests/run.sh) runs it too.
+tests: $(SECTESTS)
+
+check-security: security-tests
+	@tests/run.sh --build $(BUILD) $(SECTESTS)
+
+check-security-asan:
+	@$(MAKE) --no-print-directory security-tests
+	@$(MAKE) --no-print-directory BUILD=build/asan SANITIZE=1 security-tests
+	@tests/run.sh --build build/asan --label asan: build/asan/tests/test-security
+
+# ---- end of the security suite -----------------------------------------------
+
 -include $(shell find $(O) -name '*.d' 2>/dev/null)
+
+# ---- fuzzing ---------------------------------------------------------------
+#
+#   make fuzz-build   the libFuzzer targets tests/fuzz/fuzz-*.c, into $(FUZZ_BUILD)
+#   make fuzz         build them, then run each for FUZZ_TIME seconds (default 60) on a
+#                     scratch copy of its corpus (tests/fuzz/run.sh; the repo is not touched)
+#
+# clang only (Debian: clang, libclang-rt-14-dev).  Every source a target links is compiled
+# again here with clang, ASan+UBSan and libFuzzer's coverage instrumentation, into its own
+# object directory: the gcc objects in $(O) carry no coverage.  Everything, helpers
+# included, goes into one archive, so each target links only what it uses.
+
+FUZZ_CC     ?= clang
+FUZZ_BUILD  ?= $(BUILD)/fuzz
+FUZZ_TIME   ?= 60
+FUZZ_O      := $(FUZZ_BUILD)/obj
+FUZZ_SAN    := -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
+# No -Werror: a clang warning gcc does not give must not stop the fuzzers from building
+# (clang flags seccomp.h's SCMP_A0() initialisers).
+FUZZ_CFLAGS := -std=c11 -D_GNU_SOURCE -D__XEN_TOOLS__ -I. $(filter-out -Werror,$(WARN)) \
+               -Wno-missing-field-initializers $(PKG_CFLAGS_JSON) -g -O1 $(FUZZ_SAN) \
+               -fsanitize=fuzzer-no-link -MMD -MP
+FUZZ_LIBS   := $(PKG_LIBS_EVENT) $(PKG_LIBS_JSON) $(PKG_LIBS_SECCOMP) $(PKG_LIBS_CAPNG) \
+               $(XEN_LIBS) -lpthread
+# A target never starts a process: the fakes in tests/fuzz/fakehv.c trap if it tries.
+FUZZ_WRAP   := -Wl,--wrap=sandbox_spawn
+
+fuzzobj = $(patsubst %.c,$(FUZZ_O)/%.o,$(1))
+
+FUZZ_SRCS    := $(wildcard tests/fuzz/fuzz-*.c)
+FUZZ_TARGETS := $(patsubst tests/fuzz/%.c,$(FUZZ_BUILD)/%,$(FUZZ_SRCS))
+FUZZ_HELPERS := $(filter-out $(FUZZ_SRCS),$(wildcard tests/fuzz/*.c))
+FUZZ_LIB     := $(FUZZ_O)/libfuzzdeps.a
+FUZZ_LIB_SRCS := $(COMMON_SRCS) $(IPC_SRCS) $(HV_SRCS) $(HVXEN_SRCS) $(DMB_SRCS) $(SIM_SRCS) \
+                 $(DAEMON_SRCS) $(FUZZ_HELPERS)
+
+$(FUZZ_LIB): $(call fuzzobj,$(FUZZ_LIB_SRCS))
+	@mkdir -p $(dir $@)
+	@rm -f $@
+	$(call msg,AR,$@)
+	$(Q)$(AR) rcs $@ $^
+
+$(FUZZ_O)/hv/hv_xen.o: FUZZ_CFLAGS += -std=gnu11
+
+$(FUZZ_O)/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(call msg,CC,$@)
+	$(Q)$(FUZZ_CC) $(FUZZ_CFLAGS) -c -o $@ $<
+
+# Targets with fake device models: pidfd_send_signal() only ever reaches a fake pidfd (an
+# eventfd), and a fake device model told to shut down exits (tests/fuzz/fakehv.c).
+$(FUZZ_BUILD)/fuzz-dmframes $(FUZZ_BUILD)/fuzz-control: \
+	FUZZ_WRAP += -Wl,--wrap=syscall,--wrap=frame_send
+# fuzz-dmframes sees which frame the broker is handling when it calls the hypervisor.
+$(FUZZ_BUILD)/fuzz-dmframes: FUZZ_WRAP += -Wl,--wrap=frame_recv,--wrap=dmchan_readable
+
+$(FUZZ_BUILD)/fuzz-%: $(FUZZ_O)/tests/fuzz/fuzz-%.o $(FUZZ_LIB)
+	$(call msg,LD,$@)
+	$(Q)$(FUZZ_CC) $(FUZZ_SAN) -fsanitize=fuzzer $(FUZZ_WRAP) -o $@ $^ $(FUZZ_LIBS)
+
+.PHONY: fuzz fuzz-build
+fuzz-build: $(FUZZ_TARGETS)
+
+fuzz:
+	@tests/fuzz/run.sh --time $(FUZZ_TIME) --build $(FUZZ_BUILD)
+
+-include $(shell find $(FUZZ_O) -name '*.d' 2>/dev/null)

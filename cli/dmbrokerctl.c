@@ -45,6 +45,9 @@ static void usage(FILE *f)
 	        "servers\n"
 	        "  restart DOMID DM           restart one device model\n"
 	        "  logs DOMID DM [--lines N]  a device model's recent output\n"
+	        "  verify DOMID DM            check a running device model's sandbox from "
+	        "outside\n"
+	        "                             (exit 1 if any check fails)\n"
 	        "  policy check FILE          validate a policy; print it normalised, or every "
 	        "error\n"
 	        "  policy reload              reload the daemon's policy file\n"
@@ -232,6 +235,61 @@ static void print_reload(json_object *r)
 
 /* ---- commands ---------------------------------------------------------------- */
 
+/* verify: the reply is ok when the checks ran; the exit code says whether all of them passed. */
+static int cmd_verify(struct ctl *ctl, json_object *req)
+{
+	json_object *rep = NULL, *res, *checks;
+	int r = call(ctl, req, 30000, &rep);
+	bool passed;
+
+	json_object_put(req);
+	if (r)
+		return r;
+	if (!json_object_get_boolean(field(rep, "ok"))) {
+		if (ctl->json)
+			printf("%s\n",
+			       json_object_to_json_string_ext(
+			               rep, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_SPACED));
+		else
+			fprintf(stderr, "dmbrokerctl: %s\n", sfield(rep, "error"));
+		json_object_put(rep);
+		return EXIT_FAILED;
+	}
+	res = field(rep, "result");
+	checks = field(res, "checks");
+	passed = json_object_get_boolean(field(res, "passed"));
+	if (ctl->json) {
+		printf("%s\n", json_object_to_json_string_ext(
+		                       rep, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_SPACED |
+		                                    JSON_C_TO_STRING_NOSLASHESCAPE));
+	} else {
+		size_t n = checks ? json_object_array_length(checks) : 0;
+
+		for (size_t i = 0; i < n; i++) {
+			json_object *c = json_object_array_get_idx(checks, i);
+			printf("%-4s %-16s %s\n",
+			       json_object_get_boolean(field(c, "ok")) ? "ok" : "FAIL",
+			       sfield(c, "name"), sfield(c, "detail"));
+		}
+		if (passed) {
+			printf("dom%lld/%s (pid %lld): all %zu checks passed\n",
+			       ifield(res, "domid"), sfield(res, "dm"), ifield(res, "pid"), n);
+		} else {
+			printf("dom%lld/%s (pid %lld): %lld of %zu checks FAILED:",
+			       ifield(res, "domid"), sfield(res, "dm"), ifield(res, "pid"),
+			       ifield(res, "failed"), n);
+			for (size_t i = 0; i < n; i++) {
+				json_object *c = json_object_array_get_idx(checks, i);
+				if (!json_object_get_boolean(field(c, "ok")))
+					printf(" %s", sfield(c, "name"));
+			}
+			printf("\n");
+		}
+	}
+	json_object_put(rep);
+	return passed ? 0 : EXIT_FAILED;
+}
+
 static int run(struct ctl *ctl, json_object *req, int timeout_ms, void (*print)(json_object *))
 {
 	json_object *rep = NULL;
@@ -355,6 +413,13 @@ static int dispatch(struct ctl *ctl, int argc, char **argv)
 			return EXIT_USAGE;
 		}
 		return run(ctl, req, 30000, !strcmp(cmd, "logs") ? print_logs : NULL);
+	}
+	if (!strcmp(cmd, "verify") && argc == 3) {
+		req = request(cmd);
+		if (add_domid(req, argv[1]) < 0)
+			return EXIT_USAGE;
+		json_object_object_add(req, "dm", json_object_new_string(argv[2]));
+		return cmd_verify(ctl, req);
 	}
 	if (!strcmp(cmd, "policy") && argc == 3 && !strcmp(argv[1], "check"))
 		return cmd_policy_check(ctl, argv[2]);

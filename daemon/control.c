@@ -22,6 +22,7 @@
 #include "common/log.h"
 #include "common/util.h"
 #include "daemon/broker-internal.h"
+#include "daemon/verify.h"
 
 #define CONTROL_MAX_CLIENTS 64
 #define CONTROL_MAX_LINE    (64 * 1024)
@@ -390,6 +391,49 @@ static void cmd_policy_reload(struct client *c, json_object *req)
 		reply_ok(c, report);
 }
 
+/* Check a live device model from outside (daemon/verify.c); reads /proc only, does not block. */
+static void cmd_verify(struct client *c, json_object *req)
+{
+	struct bdm *dm = find_dm(c, req);
+	struct verify_report *rep;
+	json_object *o, *a;
+	int r;
+
+	if (!dm)
+		return;
+	rep = calloc(1, sizeof(*rep));
+	if (!rep) {
+		reply_err(c, -ENOMEM, NULL);
+		return;
+	}
+	r = verify_dm(dm, rep);
+	if (r < 0) {
+		reply_err(c, r, r == -ESRCH ? "that device model has no running process" : NULL);
+		free(rep);
+		return;
+	}
+	a = json_object_new_array();
+	for (unsigned i = 0; i < rep->n; i++) {
+		json_object *e = json_object_new_object();
+		json_object_object_add(e, "name", jstr(rep->c[i].name));
+		json_object_object_add(e, "ok", json_object_new_boolean(rep->c[i].ok));
+		json_object_object_add(e, "detail", jstr(rep->c[i].detail));
+		json_object_array_add(a, e);
+	}
+	o = json_object_new_object();
+	json_object_object_add(o, "domid", jint(dm->dom->domid));
+	json_object_object_add(o, "dm", jstr(dm->cfg->name));
+	json_object_object_add(o, "pid", jint(dm->pid));
+	json_object_object_add(o, "passed", json_object_new_boolean(rep->failed == 0));
+	json_object_object_add(o, "failed", jint(rep->failed));
+	json_object_object_add(o, "checks", a);
+	if (rep->failed)
+		log_warn("verify dom%u/%s: %u check%s failed", dm->dom->domid, dm->cfg->name,
+		         rep->failed, rep->failed == 1 ? "" : "s");
+	free(rep);
+	reply_ok(c, o);
+}
+
 static const struct {
 	const char *name;
 	void (*fn)(struct client *c, json_object *req);
@@ -398,6 +442,7 @@ static const struct {
         {"dms", cmd_dms},       {"attach", cmd_attach},
         {"detach", cmd_detach}, {"restart", cmd_restart},
         {"logs", cmd_logs},     {"policy-reload", cmd_policy_reload},
+        {"verify", cmd_verify},
 };
 
 static void dispatch(struct client *c, const char *line, size_t len)

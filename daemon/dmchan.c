@@ -9,6 +9,7 @@
  * the hypercall on its behalf.
  */
 #include <errno.h>
+#include <poll.h>
 #include <string.h>
 
 #include "common/log.h"
@@ -243,6 +244,13 @@ static const struct dmchan_rule *rule_for(const struct bdm *dm, uint16_t type)
 	return NULL;
 }
 
+static bool process_exited(const struct bdm *dm)
+{
+	struct pollfd pfd = {.fd = dm->pidfd, .events = POLLIN};
+
+	return dm->pidfd < 0 || poll(&pfd, 1, 0) > 0;
+}
+
 /* A device model may not talk faster than this; a flood is an attack on the broker. */
 static bool rate_ok(struct bdm *dm)
 {
@@ -264,8 +272,13 @@ void dmchan_readable(struct bdm *dm)
 		if (r == -EAGAIN)
 			return;
 		if (r == -ECONNRESET) {
-			/* It closed its end; it is exiting or broken: either way, done with it. */
-			violation(dm, "closed its channel");
+			/* Exiting (the pidfd will tell us), or it closed its end while alive. */
+			if (!process_exited(dm)) {
+				violation(dm, "closed its channel");
+				return;
+			}
+			if (dm->ev_sock)
+				event_del(dm->ev_sock);
 			return;
 		}
 		if (r < 0) {

@@ -103,6 +103,9 @@ int dmb_lockdown(struct dmb *d, enum dmb_profile profile, bool xen, bool log_onl
 	/* Foreign architectures: the broker's filter kills them already; so do we. */
 	if (r == 0)
 		r = seccomp_attr_set(ctx, SCMP_FLTATR_ACT_BADARCH, SCMP_ACT_KILL_PROCESS);
+	/* Every thread the device model started, not only this one (S2). */
+	if (r == 0)
+		r = seccomp_attr_set(ctx, SCMP_FLTATR_CTL_TSYNC, 1);
 	if (r == 0)
 		r = seccomp_load(ctx);
 	seccomp_release(ctx);

@@ -10,9 +10,10 @@
  *   eport       answer correctly, then scribble vp_eport
  *   hang        never answer (the vCPU stays blocked)
  *   good        answer reads with 0x600d and behave (control case)
- *   garbage     after READY, send the broker random bytes
- *   oversized   after READY, send a frame larger than any message
- *   fds         after READY, send DMP_DMOP frames carrying fds
+ *   garbage     once serving, send the broker random bytes
+ *   garbage-early  random bytes instead of READY (fails the attach)
+ *   oversized   once serving, send a frame larger than any message
+ *   fds         once serving, send DMP_DMOP frames carrying fds
  *   flood       once serving, send DMP_STATS frames as fast as possible
  *   exit-early  exit before READY
  *   dmop-foreign after PORTS, ask for a BAR move of a device it does not own
@@ -143,10 +144,10 @@ int main(int argc, char **argv)
 	frame_release(&fr);
 	if (!strcmp(mode, "exit-early"))
 		_exit(7);
+	if (!strcmp(mode, "garbage-early"))
+		junk_frames("garbage"); /* instead of READY: the attach must fail */
 	if (frame_send(DMP_FD, DMP_READY, 0, NULL, 0, NULL, 0) < 0)
 		die("ready");
-	if (!strcmp(mode, "garbage") || !strcmp(mode, "oversized") || !strcmp(mode, "fds"))
-		junk_frames(mode);
 	recv_type(DMP_PORTS);
 	if (frame_get(&fr, &ports, sizeof(ports)) < 0 || ports.kind != DMP_PORTS_SIM ||
 	    ports.nr_vcpus > SIMCHAN_MAX_VCPUS || fr.nfds < 1 + 2 * ports.nr_vcpus)
@@ -155,8 +156,11 @@ int main(int argc, char **argv)
 		to_dm[v] = frame_take_fd(&fr, 1 + 2 * v);
 		to_sim[v] = frame_take_fd(&fr, 2 + 2 * v);
 	}
-	if (!strcmp(mode, "flood"))
-		junk_frames(mode); /* a legal message, in RUNNING, far too often */
+	/* Once serving (the attach is complete): garbage, oversized, fds, or a legal
+	 * message far too often. */
+	if (!strcmp(mode, "garbage") || !strcmp(mode, "oversized") || !strcmp(mode, "fds") ||
+	    !strcmp(mode, "flood"))
+		junk_frames(mode);
 	if (!strcmp(mode, "dmop-foreign")) {
 		struct dmp_dmop op = {.op = DMP_DMOP_BAR_MOVE};
 		op.u.bar.sbdf = IOREQ_SBDF(0, 0, 31, 0);

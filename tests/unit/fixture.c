@@ -46,7 +46,12 @@ void fixture_sim_start(struct sim_fixture *f)
 		ASSERT_TRUE(util_now_ns() < deadline);
 		util_sleep_ns(2000000);
 	}
-	ASSERT_OK(hv_sim_open(f->sock, &f->hv));
+	/* The file appears at bind(), before listen(): retry a refused connection. */
+	while (hv_sim_open(f->sock, &f->hv) == -ECONNREFUSED) {
+		ASSERT_TRUE(util_now_ns() < deadline);
+		util_sleep_ns(2000000);
+	}
+	ASSERT_NOT_NULL(f->hv);
 	ASSERT_OK(simc_connect(f->sock, &f->ctl));
 }
 

@@ -198,6 +198,31 @@ TEST_TIMEOUT(attach_rolls_back_when_a_device_model_exits_before_ready, 60)
 	ASSERT_EQ(broker_stop(&bf), 0);
 }
 
+static const char garbage_early_policy[] = POLICY_HEAD
+	"\"guests\": [{\"match\": {\"name\": \"demo*\"},"
+	" \"device_models\": [" UART ", {\"name\": \"rogue\", \"exec\": \"@PROGS@/rogue-dm\","
+	" \"args\": [\"-m\", \"garbage-early\"], \"claims\": {\"ports\": [\"0x510-0x51f\"]}}]}]}";
+
+TEST_TIMEOUT(attach_rolls_back_when_a_device_model_talks_garbage_before_its_ports, 60)
+{
+	json_object *rep, *ok;
+	uint32_t dom;
+
+	broker_start(&bf, garbage_early_policy, (const char *const[]){"--no-auto-attach", NULL});
+	dom = create_domain("demo-2g", 1);
+	/* Either the attach fails at once, or the rogue is caught before the rest is ready:
+	 * in both cases nothing of the domain may stay. */
+	rep = broker_call(&bf, "{\"cmd\":\"attach\",\"domid\":1}");
+	ASSERT_NOT_NULL(rep);
+	ASSERT_TRUE(json_object_object_get_ex(rep, "ok", &ok));
+	ASSERT_FALSE(json_object_get_boolean(ok));
+	json_object_put(rep);
+	ASSERT_TRUE(broker_log_contains(&bf, "protocol violation"));
+	ASSERT_EQ(servers_in_use(dom), 0);
+	ASSERT_EQ(processes_with_uid_range(210000, 500), 0);
+	ASSERT_EQ(broker_stop(&bf), 0);
+}
+
 TEST_TIMEOUT(attach_rolls_back_when_the_hypervisor_refuses, 60)
 {
 	struct sim_req q = {0};

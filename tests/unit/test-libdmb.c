@@ -229,7 +229,12 @@ static struct dmp_hello good_hello(void)
 static void send_msg(int sock, uint16_t type, const void *p, size_t len, const int *fds,
                      unsigned nfds)
 {
-	ASSERT_OK(frame_send(sock, type, 0, p, len, fds, nfds));
+	int r = frame_send(sock, type, 0, p, len, fds, nfds);
+
+	/* A device model that already rejected an earlier message may be gone: its exit
+	 * status is what the test checks, not whether the rest could still be sent. */
+	if (r != -EPIPE && r != -ECONNRESET)
+		ASSERT_OK(r);
 }
 
 static void send_hello(int sock, const struct dmp_hello *h)
