@@ -48,6 +48,8 @@ static void usage(FILE *f)
 	        "  verify DOMID DM            check a running device model's sandbox from "
 	        "outside\n"
 	        "                             (exit 1 if any check fails)\n"
+	        "  events [--follow] [--last N] attach, ready, crash, restart... as JSON lines\n"
+	        "  metrics                    OpenMetrics text: states, restarts, requests, latencies\n"
 	        "  policy check FILE          validate a policy; print it normalised, or every "
 	        "error\n"
 	        "  policy reload              reload the daemon's policy file\n"
@@ -375,6 +377,83 @@ static int cmd_policy_check(struct ctl *ctl, const char *file)
 	return text ? 0 : EXIT_FAILED;
 }
 
+static void print_json_line(json_object *o)
+{
+	printf("%s\n", json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN |
+							      JSON_C_TO_STRING_NOSLASHESCAPE));
+	fflush(stdout);
+}
+
+static void print_events(json_object *r)
+{
+	for (size_t i = 0; r && i < json_object_array_length(r); i++)
+		print_json_line(json_object_array_get_idx(r, i));
+}
+
+static void print_metrics(json_object *r)
+{
+	fputs(json_object_get_string(r), stdout);
+}
+
+/* events --follow: the reply, then one event per line until the daemon goes. */
+static int follow_events(struct ctl *ctl, json_object *req)
+{
+	const char *s = json_object_to_json_string_ext(req, JSON_C_TO_STRING_PLAIN);
+	char buf[8192];
+	size_t len = 0;
+	bool first = true;
+	int fd = connect_daemon(ctl->socket);
+
+	if (fd < 0) {
+		fprintf(stderr, "dmbrokerctl: cannot reach dmbrokerd at %s: %s\n", ctl->socket,
+			strerror(-fd));
+		json_object_put(req);
+		return EXIT_NODAEMON;
+	}
+	if (util_write_all(fd, s, strlen(s)) < 0 || util_write_all(fd, "\n", 1) < 0) {
+		close(fd);
+		json_object_put(req);
+		return EXIT_NODAEMON;
+	}
+	json_object_put(req);
+	for (;;) {
+		ssize_t n = read(fd, buf + len, sizeof(buf) - 1 - len);
+		char *line, *nl;
+
+		if (n <= 0)
+			break;
+		len += (size_t)n;
+		buf[len] = '\0';
+		line = buf;
+		while ((nl = strchr(line, '\n'))) {
+			json_object *o;
+
+			*nl = '\0';
+			o = json_tokener_parse(line);
+			if (first) {
+				first = false;
+				if (!o || !json_object_get_boolean(field(o, "ok"))) {
+					fprintf(stderr, "dmbrokerctl: %s\n", o ? sfield(o, "error") : "bad reply");
+					json_object_put(o);
+					close(fd);
+					return EXIT_FAILED;
+				}
+				print_events(field(o, "result"));
+			} else if (o) {
+				print_json_line(o);
+			}
+			json_object_put(o);
+			line = nl + 1;
+		}
+		len = strlen(line);
+		memmove(buf, line, len);
+		if (len >= sizeof(buf) - 1)
+			len = 0; /* a line that long is not ours: drop it */
+	}
+	close(fd);
+	return 0;
+}
+
 static int dispatch(struct ctl *ctl, int argc, char **argv)
 {
 	const char *cmd = argv[0];
@@ -423,6 +502,29 @@ static int dispatch(struct ctl *ctl, int argc, char **argv)
 	}
 	if (!strcmp(cmd, "policy") && argc == 3 && !strcmp(argv[1], "check"))
 		return cmd_policy_check(ctl, argv[2]);
+	if (!strcmp(cmd, "metrics") && argc == 1)
+		return run(ctl, request("metrics"), 10000, print_metrics);
+	if (!strcmp(cmd, "events")) {
+		bool follow = false;
+		uint32_t last = 50;
+
+		for (int i = 1; i < argc; i++) {
+			if (!strcmp(argv[i], "--follow"))
+				follow = true;
+			else if (!strcmp(argv[i], "--last") && i + 1 < argc &&
+				 util_parse_u32(argv[i + 1], &last) == 0)
+				i++;
+			else
+				return EXIT_USAGE;
+		}
+		req = request("events");
+		json_object_object_add(req, "last", json_object_new_int64(last));
+		if (follow) {
+			json_object_object_add(req, "follow", json_object_new_boolean(1));
+			return follow_events(ctl, req);
+		}
+		return run(ctl, req, 10000, print_events);
+	}
 	if (!strcmp(cmd, "policy") && argc == 2 && !strcmp(argv[1], "reload"))
 		return run(ctl, request("policy-reload"), 10000, print_reload);
 	return EXIT_USAGE;

@@ -176,6 +176,27 @@ static struct bdomain *domain_new(struct broker *b, const struct hv_domain_info 
 	return d;
 }
 
+static const char *describe_match(const struct policy_guest *g, char *buf, size_t len)
+{
+	if (g->match == POLICY_MATCH_DOMID)
+		snprintf(buf, len, "domid %u", g->domid);
+	else if (g->match == POLICY_MATCH_NAME)
+		snprintf(buf, len, "name \"%s\"", g->name_glob);
+	else
+		snprintf(buf, len, "default");
+	return buf;
+}
+
+static const char *dm_names(const struct policy_guest *g, char *buf, size_t len)
+{
+	size_t n = 0;
+
+	buf[0] = '\0';
+	for (unsigned i = 0; i < g->n_dms && n < len; i++)
+		n += (size_t)snprintf(buf + n, len - n, "%s%s", i ? ", " : "", g->dms[i].name);
+	return buf;
+}
+
 /* The checks Xen would otherwise fail on, done before anything is created. */
 static int check_limits(const struct hv_domain_info *info, const struct policy_guest *g)
 {
@@ -188,6 +209,7 @@ static int check_limits(const struct hv_domain_info *info, const struct policy_g
 
 int attach_domain(struct broker *b, uint32_t domid, attach_done_fn done, void *opaque)
 {
+	char match[96], names[POLICY_MAX_DMS * (POLICY_NAME_MAX + 2)];
 	struct hv_domain_info info;
 	const struct policy_guest *g;
 	struct bdomain *d = broker_find_domain(b, domid);
@@ -217,6 +239,8 @@ int attach_domain(struct broker *b, uint32_t domid, attach_done_fn done, void *o
 	}
 	d->attached_ns = util_now_ns();
 	broker_event(b, "attach", d, NULL, "%u device models, %u vCPUs", d->n_dms, d->nr_vcpus);
+	broker_event(b, "placement", d, NULL, "policy %s, guest entry %s: %s", b->cfg.policy_path,
+		     describe_match(g, match, sizeof(match)), dm_names(g, names, sizeof(names)));
 	for (unsigned i = 0; r == 0 && i < d->n_dms; i++)
 		r = dm_prepare(&d->dms[i]);
 	for (unsigned i = 0; r == 0 && i < d->n_dms; i++)
@@ -240,6 +264,9 @@ void attach_dm_ready(struct bdm *dm)
 	struct broker *b = d->b;
 	int r;
 
+	/* Failed already (a death, a detach): on_fail undoes it; serve nothing, unpause nothing. */
+	if (d->fail_result)
+		return;
 	for (unsigned i = 0; i < d->n_dms; i++)
 		if (d->dms[i].state != DM_READY)
 			return;

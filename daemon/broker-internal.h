@@ -8,7 +8,9 @@
 #include <sys/types.h>
 
 #include "daemon/broker.h"
+#include "daemon/events.h"
 #include "daemon/handoff.h"
+#include "daemon/metrics.h"
 #include "daemon/logring.h"
 #include "daemon/policy.h"
 #include "daemon/sandbox.h"
@@ -108,8 +110,10 @@ struct broker {
 	struct bdomain *dom[BROKER_MAX_DOMAINS];
 	unsigned n_domains;
 	uint64_t started_ns;
-	/* counters for status */
+	/* counters for status and metrics */
 	unsigned long attaches, detaches, crashes, restarts, kills;
+	struct events *events;
+	struct metrics_histogram launch_hist, handoff_hist;
 	bool quitting;
 };
 

@@ -50,22 +50,17 @@ void broker_remove_domain(struct broker *b, struct bdomain *d)
 		}
 }
 
-void broker_event(struct broker *b, const char *kind, const struct bdomain *d, const struct bdm *dm,
-                  const char *fmt, ...)
+void broker_event(struct broker *b, const char *kind, const struct bdomain *d,
+		  const struct bdm *dm, const char *fmt, ...)
 {
 	char msg[256];
 	va_list ap;
 
-	(void)b;
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
-	if (dm)
-		log_info("event %s dom%u/%s: %s", kind, d->domid, dm->cfg->name, msg);
-	else if (d)
-		log_info("event %s dom%u (%s): %s", kind, d->domid, d->name, msg);
-	else
-		log_info("event %s: %s", kind, msg);
+	events_emit(b->events, kind, d ? (int64_t)d->domid : -1, d ? d->name : NULL,
+		    dm ? dm->cfg->name : NULL, dm ? dm->pid : 0, msg);
 }
 
 /* ---- hypervisor lifecycle ---------------------------------------------- */
@@ -326,6 +321,9 @@ int broker_new(const struct broker_config *cfg, struct broker **ret)
 		return -ENOMEM;
 	b->cfg = *cfg;
 	b->started_ns = util_now_ns();
+	r = events_new(&b->events);
+	if (r < 0)
+		goto fail;
 	signal(SIGPIPE, SIG_IGN);
 	b->base = event_base_new();
 	if (!b->base) {
@@ -395,6 +393,7 @@ void broker_free(struct broker *b)
 	uidpool_free(b->uids);
 	cgroup_root_free(b->cg);
 	policy_unref(b->policy);
+	events_free(b->events);
 	if (b->base)
 		event_base_free(b->base);
 	free(b);

@@ -34,6 +34,7 @@ struct client {
 	uid_t uid;
 	pid_t pid;
 	bool waiting; /* an attach reply is pending */
+	bool following; /* subscribed to the event stream (events --follow) */
 	bool closing;
 	struct client *next;
 };
@@ -434,6 +435,64 @@ static void cmd_verify(struct client *c, json_object *req)
 	reply_ok(c, o);
 }
 
+/* Every event as one JSON line, for as long as the client stays. */
+static void on_event_for_client(void *opaque, const struct event_record *ev)
+{
+	struct client *c = opaque;
+	json_object *o = event_json(ev);
+
+	/* A reader that stops reading is dropped rather than buffered for without bound. */
+	if (evbuffer_get_length(bufferevent_get_output(c->bev)) > CONTROL_MAX_LINE * 16) {
+		events_unsubscribe(c->ctl->b->events, c);
+		c->following = false;
+		bufferevent_disable(c->bev, EV_READ);
+		json_object_put(o);
+		return;
+	}
+	send_json(c, o);
+	json_object_put(o);
+}
+
+static void cmd_events(struct client *c, json_object *req)
+{
+	struct events *ev = c->ctl->b->events;
+	json_object *v;
+	unsigned last = 50;
+	bool follow = false;
+	int r;
+
+	if (json_object_object_get_ex(req, "last", &v) && json_object_is_type(v, json_type_int) &&
+	    json_object_get_int64(v) >= 0 && json_object_get_int64(v) <= EVENTS_RING)
+		last = (unsigned)json_object_get_int64(v);
+	if (json_object_object_get_ex(req, "follow", &v))
+		follow = json_object_get_boolean(v);
+	if (!follow) {
+		reply_ok(c, events_recent(ev, last));
+		return;
+	}
+	r = events_subscribe(ev, on_event_for_client, c);
+	if (r < 0) {
+		reply_err(c, r, "too many event followers");
+		return;
+	}
+	c->following = true;
+	/* The reply carries the recent past; then one event object per line. */
+	reply_ok(c, events_recent(ev, last));
+}
+
+static void cmd_metrics(struct client *c, json_object *req)
+{
+	char *text = metrics_render(c->ctl->b);
+
+	(void)req;
+	if (!text) {
+		reply_err(c, -ENOMEM, NULL);
+		return;
+	}
+	reply_ok(c, json_object_new_string(text));
+	free(text);
+}
+
 static const struct {
 	const char *name;
 	void (*fn)(struct client *c, json_object *req);
@@ -443,6 +502,7 @@ static const struct {
         {"detach", cmd_detach}, {"restart", cmd_restart},
         {"logs", cmd_logs},     {"policy-reload", cmd_policy_reload},
         {"verify", cmd_verify},
+        {"events", cmd_events}, {"metrics", cmd_metrics},
 };
 
 static void dispatch(struct client *c, const char *line, size_t len)
@@ -485,6 +545,8 @@ static void client_free(struct client *c)
 
 	if (c->waiting)
 		attach_cancel_waiter(ctl->b, c);
+	if (c->following)
+		events_unsubscribe(ctl->b->events, c);
 	for (struct client **p = &ctl->clients; *p; p = &(*p)->next)
 		if (*p == c) {
 			*p = c->next;

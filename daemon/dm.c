@@ -61,6 +61,9 @@ int dm_prepare(struct bdm *dm)
 	if (r < 0)
 		return log_errno(r, "dom%u/%s: claim its ranges on server %u", domid_of(dm),
 		                 c->name, dm->server);
+	broker_event(b, "audit", dm->dom, dm, "server %u created, %u port, %u mmio, %u pci claims mapped",
+		     dm->server, dm->claims.n[DMP_CLAIM_PORT], dm->claims.n[DMP_CLAIM_MMIO],
+		     dm->claims.n[DMP_CLAIM_PCI]);
 	r = hv_pages_open(b->hv, domid_of(dm), dm->server, &dm->pages);
 	if (r < 0)
 		return log_errno(r, "dom%u/%s: map the pages of server %u", domid_of(dm), c->name,
@@ -257,9 +260,11 @@ int dm_spawn(struct bdm *dm)
 		log_errno(r, "dom%u/%s: pipes", domid_of(dm), c->name);
 		goto out;
 	}
+	dm->started_ns = util_now_ns();
 	r = start_process(dm, sv[1], out_w, err_w, exec_fd);
 	if (r < 0)
 		goto out;
+	metrics_observe(&b->launch_hist, util_now_ns() - dm->started_ns);
 	dm->sock = TAKE_FD(sv[0]);
 	/* The loop reads until EAGAIN; a device model must never block the broker. */
 	r = util_set_nonblock(dm->sock, true);
@@ -267,8 +272,7 @@ int dm_spawn(struct bdm *dm)
 		dm_kill(dm);
 		goto out;
 	}
-	dm->started_ns = util_now_ns();
-	dm->rate_window_ns = dm->started_ns;
+	dm->rate_window_ns = util_now_ns();
 	dm->rate_count = 0;
 	r = watch_process(dm);
 	if (r == 0)

@@ -190,6 +190,7 @@ static int mediate(struct bdm *dm, const struct dmp_dmop *op, const char **what)
 static int on_ready(struct bdm *dm, const struct frame *f)
 {
 	(void)f;
+	metrics_observe(&dm->dom->b->handoff_hist, util_now_ns() - dm->started_ns);
 	dm->state = DM_READY;
 	if (dm->ev_timer)
 		event_del(dm->ev_timer);
@@ -218,10 +219,10 @@ static int on_dmop(struct bdm *dm, const struct frame *f)
 		dm->dmops_granted++;
 	/* The audit record of a hypercall made (or refused) on a device model's behalf. */
 	if (r < 0)
-		log_notice("dom%u/%s: dm-op %s refused: %s", dm->dom->domid, dm->cfg->name, what,
-		           strerror(-r));
+		broker_event(dm->dom->b, "audit", dm->dom, dm, "dm-op %s refused: %s", what,
+			     strerror(-r));
 	else
-		log_info("dom%u/%s: dm-op %s granted", dm->dom->domid, dm->cfg->name, what);
+		broker_event(dm->dom->b, "audit", dm->dom, dm, "dm-op %s granted", what);
 	return reply(dm, f->hdr.id, r < 0 ? r : 0) < 0 ? -EPIPE : 0;
 }
 

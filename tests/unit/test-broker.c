@@ -705,3 +705,65 @@ TEST_TIMEOUT(dmbrokerctl_commands_and_exit_codes, 60)
 	ASSERT_CONTAINS(out, "not attached");
 	ASSERT_EQ(broker_stop(&bf), 0);
 }
+
+
+TEST_TIMEOUT(events_follow_streams_crash_and_restart_and_metrics_count_them, 60)
+{
+	char out[32768], path[300];
+	json_object *keep, *d;
+	pid_t follower, pid;
+	int p[2], status;
+	size_t got = 0;
+	uint32_t dom;
+
+	broker_start(&bf, demo_policy, NULL);
+	dom = create_domain("demo-14", 1);
+	ASSERT_TRUE(broker_wait_dms(&bf, dom, 3, "running", 10000));
+	/* Past events: the attach, the placement decision, every device model ready. */
+	ASSERT_EQ(broker_ctl(&bf, out, sizeof(out), (const char *const[]){"events", NULL}), 0);
+	ASSERT_CONTAINS(out, "\"event\":\"placement\"");
+	ASSERT_CONTAINS(out, "\"event\":\"attached\"");
+	ASSERT_CONTAINS(out, "\"event\":\"ready\",\"domid\":1");
+	/* A follower sees the crash and the restart as they happen, one JSON object a line. */
+	ASSERT_EQ(pipe(p), 0);
+	follower = fork();
+	if (follower == 0) {
+		char exe[300];
+		snprintf(exe, sizeof(exe), "%s/bin/dmbrokerctl", test_builddir());
+		dup2(p[1], 1);
+		execl(exe, "dmbrokerctl", "--socket", bf.ctl, "events", "--follow", "--last", "0",
+		      (char *)NULL);
+		_exit(127);
+	}
+	close(p[1]);
+	util_sleep_ns(200000000);
+	d = broker_dm(&bf, dom, "uart", &keep);
+	pid = (pid_t)jint(d, "pid");
+	json_object_put(keep);
+	ASSERT_EQ(kill(pid, SIGKILL), 0);
+	util_sleep_ns(300000000);
+	ASSERT_TRUE(broker_wait_dms(&bf, dom, 3, "running", 5000));
+	util_sleep_ns(200000000);
+	kill(follower, SIGTERM);
+	waitpid(follower, &status, 0);
+	for (ssize_t n; (n = read(p[0], out + got, sizeof(out) - 1 - got)) > 0;)
+		got += (size_t)n;
+	out[got] = '\0';
+	close(p[0]);
+	ASSERT_CONTAINS(out, "\"event\":\"crash\",\"domid\":1,\"domain\":\"demo-14\",\"dm\":\"uart\"");
+	ASSERT_CONTAINS(out, "\"event\":\"restart\"");
+	ASSERT_FALSE(strstr(out, "\"event\":\"placement\"")); /* --last 0: only new ones */
+	/* Metrics: OpenMetrics text, ending in # EOF, counting what just happened. */
+	ASSERT_EQ(broker_ctl(&bf, out, sizeof(out), (const char *const[]){"metrics", NULL}), 0);
+	ASSERT_CONTAINS(out, "dmbroker_device_models{state=\"running\"} 3\n");
+	ASSERT_CONTAINS(out, "dmbroker_device_model_restarts_total{domid=\"1\",domain=\"demo-14\","
+			     "dm=\"uart\"} 1\n");
+	ASSERT_CONTAINS(out, "dmbroker_events_total{event=\"crash\"} 1\n");
+	ASSERT_CONTAINS(out, "dmbroker_launch_seconds_count 4\n");
+	ASSERT_CONTAINS(out, "# TYPE dmbroker_handoff_seconds histogram\n");
+	ASSERT_CONTAINS(out, "dmbroker_open_fds ");
+	ASSERT_CONTAINS(out, "\n# EOF\n");
+	snprintf(path, sizeof(path), "%s", out + strlen(out) - 6);
+	ASSERT_STREQ(path, "# EOF\n");
+	ASSERT_EQ(broker_stop(&bf), 0);
+}
