@@ -214,13 +214,24 @@ static int send_handoff(struct bdm *dm)
 	        .domid = domid_of(dm),
 	        .server_id = dm->server,
 	        .nr_vcpus = (uint16_t)dm->dom->nr_vcpus,
-	        .flags = c->poll_us ? DMP_HELLO_POLL : 0,
+	        .flags = (c->poll_us ? DMP_HELLO_POLL : 0) |
+	                 (c->sandbox.seccomp == POLICY_SECCOMP_LOG ? DMP_HELLO_SECCOMP_LOG : 0),
 	        .poll_us = c->poll_us,
 	        .bufioreq = c->bufioreq,
 	};
 
+	struct dmp_keep keep = {.nfds = 3};
+	int fds[3];
+	int r;
+
 	snprintf(hello.name, sizeof(hello.name), "%s", c->name);
-	return handoff_send_setup(dm->sock, &hello, &dm->claims, dm->pages);
+	r = handoff_send_setup(dm->sock, &hello, &dm->claims, dm->pages);
+	if (r < 0)
+		return r;
+	/* Our ends, for the device model to hold should we restart (ipc/dmproto.h). */
+	fds[0] = dm->sock;
+	logcap_read_fds(dm->log, &fds[1], &fds[2]);
+	return frame_send(dm->sock, DMP_KEEP, 0, &keep, sizeof(keep), fds, 3);
 }
 
 int dm_spawn(struct bdm *dm)

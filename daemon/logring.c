@@ -170,6 +170,35 @@ static int stream_open(struct logcap *lc, struct stream *st, int *ret_w)
 	return 0;
 }
 
+void logcap_read_fds(const struct logcap *lc, int *ret_out_r, int *ret_err_r)
+{
+	*ret_out_r = lc->out.fd;
+	*ret_err_r = lc->err.fd;
+}
+
+static int stream_adopt(struct logcap *lc, struct stream *st, int fd)
+{
+	stream_close(st);
+	if (util_set_nonblock(fd, true) < 0)
+		return -errno;
+	st->fd = fd;
+	st->ev = event_new(lc->base, st->fd, EV_READ | EV_PERSIST, on_readable, st);
+	if (!st->ev || event_add(st->ev, NULL) < 0) {
+		stream_close(st);
+		return -ENOMEM;
+	}
+	return 0;
+}
+
+int logcap_adopt(struct logcap *lc, int out_r, int err_r)
+{
+	int r = stream_adopt(lc, &lc->out, out_r);
+
+	if (r == 0)
+		r = stream_adopt(lc, &lc->err, err_r);
+	return r;
+}
+
 int logcap_pipes(struct logcap *lc, int *ret_out_w, int *ret_err_w)
 {
 	int o, e, r;

@@ -20,6 +20,10 @@ struct logcap;
 int logcap_new(struct event_base *base, const char *tag, struct logcap **ret);
 /* New pipes for a new process: returns the write ends (for the child), keeps the read ends. */
 int logcap_pipes(struct logcap *lc, int *ret_out_w, int *ret_err_w);
+/* The read ends now in use (to hand to the device model to keep for a restart). */
+void logcap_read_fds(const struct logcap *lc, int *ret_out_r, int *ret_err_r);
+/* Read from pipes a previous broker opened (taken back from the device model). */
+int logcap_adopt(struct logcap *lc, int out_r, int err_r);
 /* Read whatever is left in the pipes now (before the process is forgotten). */
 void logcap_drain(struct logcap *lc);
 void logcap_free(struct logcap *lc);

@@ -1112,7 +1112,7 @@ static void parse_sandbox(struct walk *w, const char *path, struct json_object *
 	if (member(o, path, "pids_max", p, &v))
 		(void)get_u32(w, p, v, 1, 4096, &sb->pids_max);
 	if (member(o, path, "nofile", p, &v))
-		(void)get_u32(w, p, v, 8, 65536, &sb->nofile);
+		(void)get_u32(w, p, v, 16, 65536, &sb->nofile);
 	if (member(o, path, "seccomp", p, &v) &&
 	    get_enum(w, p, v, seccomp_modes, ARRAY_SIZE(seccomp_modes), &e))
 		sb->seccomp = (enum policy_seccomp)e;

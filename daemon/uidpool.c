@@ -179,6 +179,22 @@ int uidpool_release(struct uidpool *pool, uid_t uid)
 	return 0;
 }
 
+/* A uid a device model still holds, taken over from a previous broker (re-adoption). */
+int uidpool_reserve(struct uidpool *pool, uid_t uid)
+{
+	uint32_t i;
+
+	if (!pool || uid < pool->start || uid - pool->start >= pool->count)
+		return -EINVAL;
+	i = uid - pool->start;
+	if (bit_get(pool->used, i))
+		return -EBUSY;
+	bit_set(pool->used, i, true);
+	bit_set(pool->quarantine, i, false);
+	pool->n_used++;
+	return 0;
+}
+
 uint32_t uidpool_allocated(const struct uidpool *pool)
 {
 	return pool ? pool->n_used : 0;

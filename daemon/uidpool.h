@@ -36,6 +36,8 @@ int uidpool_alloc(struct uidpool *pool, uid_t *ret);
 /* Give back an allocated uid; quarantined while any process has it.  -EINVAL if not ours. */
 int uidpool_release(struct uidpool *pool, uid_t uid);
 
+/* Mark uid as allocated (a live device model adopted after a broker restart). */
+int uidpool_reserve(struct uidpool *pool, uid_t uid);
 /* For status output: allocated, and quarantined with a process alive (as of the last alloc). */
 uint32_t uidpool_allocated(const struct uidpool *pool);
 uint32_t uidpool_quarantined(const struct uidpool *pool);

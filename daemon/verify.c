@@ -434,7 +434,9 @@ static void check_mounts(int procfd, const struct verify_expect *e, struct verif
 
 /*
  * Exactly what the broker handed over and what libdmb keeps after start:
- * 0 /dev/null, 1 and 2 pipes, 3 its channel; once serving, an epoll fd and
+ * 0 /dev/null, 1 and 2 pipes, 3 its channel; 4 the broker's end of that
+ * channel and 5, 6 the read ends of its pipes, which it holds for a broker
+ * restart (ipc/dmproto.h: DMP_KEEP); once serving, an epoll fd and
  * on the simulator two eventfds per vCPU (plus one for the buffered port),
  * on Xen one /dev/xen/evtchn fd.  Its pages are mappings, not fds; the
  * privcmd fd it mapped them with on Xen is closed by then.
@@ -483,9 +485,13 @@ static void check_fds(int procfd, const struct verify_expect *e, struct verify_r
 		} else if (num == 1 || num == 2) {
 			if (!S_ISFIFO(st.st_mode))
 				note(bad, "fd %d is \"%.80s\", not the broker's pipe", num, link);
-		} else if (num == 3) {
+		} else if (num == 3 || num == DMP_KEEP_CHANNEL_FD) {
 			if (!S_ISSOCK(st.st_mode))
-				note(bad, "fd 3 is \"%.80s\", not its channel", link);
+				note(bad, "fd %d is \"%.80s\", not its channel", num, link);
+		} else if (num == DMP_KEEP_STDOUT_FD || num == DMP_KEEP_STDERR_FD) {
+			if (!S_ISFIFO(st.st_mode))
+				note(bad, "fd %d is \"%.80s\", not the broker's end of a pipe", num,
+				     link);
 		} else if (!strcmp(link, "anon_inode:[eventfd]")) {
 			n_eventfd++;
 		} else if (!strcmp(link, "anon_inode:[eventpoll]")) {
@@ -505,12 +511,13 @@ static void check_fds(int procfd, const struct verify_expect *e, struct verify_r
 		add(rep, "fds", false, "%s", bad);
 	else if (e->xen)
 		add(rep, "fds", true,
-		    "%u: 0 /dev/null, 1-2 pipes, 3 its channel, %u evtchn, %u epoll; nothing else",
+		    "%u: 0 /dev/null, 1-2 pipes, 3 its channel, 4-6 kept for the broker, %u evtchn, "
+		    "%u epoll; nothing else",
 		    n, n_evtchn, n_epoll);
 	else
 		add(rep, "fds", true,
-		    "%u: 0 /dev/null, 1-2 pipes, 3 its channel, %u eventfds, %u epoll; nothing "
-		    "else",
+		    "%u: 0 /dev/null, 1-2 pipes, 3 its channel, 4-6 kept for the broker, %u eventfds, "
+		    "%u epoll; nothing else",
 		    n, n_eventfd, n_epoll);
 }
 

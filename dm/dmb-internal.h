@@ -45,6 +45,7 @@ struct dmb {
 	enum dmb_profile profile;
 	bool no_lockdown;
 	bool xen; /* the ports are Xen event channels */
+	bool kept; /* holds the broker\'s ends (DMP_KEEP) */
 };
 
 /* Map the pages a DMP_PAGES frame carries (takes its fds). */
@@ -54,6 +55,9 @@ void dmb_pages_unmap(struct dmb *d);
 
 /* Narrow the process to the profile's allow-list (dm/lockdown.c). */
 int dmb_lockdown(struct dmb *d, enum dmb_profile profile, bool xen, bool log_only);
+
+/* Move fd to exactly target if that number is free (dm/dmb.c). */
+int dmb_place_fd(int fd, int target);
 
 /* Set up the transport from a DMP_PORTS frame (takes its fds). */
 int dmb_transport_sim(struct dmb *d, struct frame *f, const struct dmp_ports *msg);

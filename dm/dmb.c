@@ -8,6 +8,7 @@
  * so a notification lost across a restart cannot strand a vCPU.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdio.h>
@@ -93,6 +94,12 @@ static int handle_channel_msg(struct dmb *d)
 	case DMP_SHUTDOWN:
 		d->shutdown = true;
 		return 0;
+	case DMP_DMOP_REPLY:
+		/* The answer to a request we stopped waiting for (a broker restart). */
+		if (f->hdr.len != sizeof(struct dmp_dmop_reply) || f->hdr.id == 0 ||
+		    f->hdr.id > d->next_id)
+			return -EPROTO;
+		return 0;
 	default:
 		return -EPROTO;
 	}
@@ -129,6 +136,8 @@ static int dmop_call(struct dmb *d, const struct dmp_dmop *op)
 				return -EPROTO;
 			continue;
 		}
+		if (d->frame->hdr.id < id)
+			continue; /* stale: answers a request that timed out earlier */
 		if (d->frame->hdr.id != id || frame_get(d->frame, &rep, sizeof(rep)) < 0)
 			return -EPROTO;
 		return rep.result > 0 ? -EPROTO : rep.result;
@@ -423,6 +432,52 @@ static bool spin(struct dmb *d)
 	return found || any_pending(d);
 }
 
+/*
+ * Put fd at exactly target (which must be free), keeping it close-on-exec.
+ * Returns target, or fd unchanged where target is taken (then a restarted
+ * broker cannot find it there: it restarts this device model instead).
+ */
+int dmb_place_fd(int fd, int target)
+{
+	int tmp;
+
+	if (fd == target)
+		return fd;
+	if (fcntl(target, F_GETFD) >= 0 || errno != EBADF)
+		return fd;
+	tmp = dup3(fd, target, O_CLOEXEC);
+	if (tmp < 0)
+		return fd;
+	close(fd);
+	return target;
+}
+
+/* DMP_KEEP: hold the broker's ends at the fixed numbers its successor looks at. */
+static int keep_fds(struct dmb *d, struct frame *f)
+{
+	static const int targets[] = {DMP_KEEP_CHANNEL_FD, DMP_KEEP_STDOUT_FD, DMP_KEEP_STDERR_FD};
+	struct dmp_keep msg;
+	int fds[3];
+
+	if (frame_get(f, &msg, sizeof(msg)) < 0 || msg.nfds != 3 || frame_expect_fds(f, 3) < 0 ||
+	    d->kept)
+		return -EPROTO;
+	/* Move them all clear of 4-6 first: one of them may sit on another's target. */
+	for (unsigned i = 0; i < 3; i++) {
+		fds[i] = fcntl(f->fds[i], F_DUPFD_CLOEXEC, DMP_KEEP_EVTCHN_FD + 1);
+		if (fds[i] < 0) {
+			while (i-- > 0)
+				close(fds[i]);
+			return -errno;
+		}
+	}
+	frame_release(f);
+	for (unsigned i = 0; i < 3; i++)
+		(void)dmb_place_fd(fds[i], targets[i]);
+	d->kept = true;
+	return 0;
+}
+
 static int receive_ports(struct dmb *d)
 {
 	struct dmp_ports msg;
@@ -441,6 +496,13 @@ static int receive_ports(struct dmb *d)
 		}
 		if (d->frame->hdr.type == DMP_STATS_REQ && d->frame->nfds == 0) {
 			(void)send_stats(d, d->frame->hdr.id);
+			continue;
+		}
+		if (d->frame->hdr.type == DMP_KEEP) {
+			r = keep_fds(d, d->frame);
+			frame_release(d->frame);
+			if (r < 0)
+				return r;
 			continue;
 		}
 		break;

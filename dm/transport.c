@@ -227,7 +227,8 @@ int dmb_transport_evtchn(struct dmb *d, struct frame *f, const struct dmp_ports 
 	t = calloc(1, sizeof(*t));
 	if (!t)
 		return -ENOMEM;
-	t->evtchn_fd = frame_take_fd(f, 0);
+	/* At the fixed number a restarted broker takes it back from (ipc/dmproto.h). */
+	t->evtchn_fd = dmb_place_fd(frame_take_fd(f, 0), DMP_KEEP_EVTCHN_FD);
 	t->nr = msg->nr_vcpus;
 	memcpy(t->port, msg->port, t->nr * sizeof(uint32_t));
 	d->tr = &tr_xen_ops;

@@ -4,6 +4,7 @@
 
 #include <errno.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "ipc/simproto.h"
 
@@ -113,6 +114,18 @@ int hv_ports_bind(struct hv *hv, uint32_t domid, uint16_t id, unsigned nr_vcpus,
 	if (nr_vcpus == 0 || nr_vcpus > IOREQ_MAX_VCPUS)
 		return -EINVAL;
 	return hv->ops->ports_bind(hv, domid, id, nr_vcpus, pages, ret);
+}
+
+int hv_ports_adopt(struct hv *hv, uint32_t domid, uint16_t id, unsigned nr_vcpus,
+		   struct hv_pages *pages, int fd, const struct dmp_ports *known,
+		   struct hv_ports **ret)
+{
+	if (nr_vcpus == 0 || nr_vcpus > IOREQ_MAX_VCPUS) {
+		if (fd >= 0)
+			close(fd);
+		return -EINVAL;
+	}
+	return hv->ops->ports_adopt(hv, domid, id, nr_vcpus, pages, fd, known, ret);
 }
 
 void hv_ports_free(struct hv_ports *po)

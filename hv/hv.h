@@ -84,6 +84,10 @@ struct hv_ops {
 	int (*pages_open)(struct hv *hv, uint32_t domid, uint16_t id, struct hv_pages **ret);
 	int (*ports_bind)(struct hv *hv, uint32_t domid, uint16_t id, unsigned nr_vcpus,
 	                  struct hv_pages *pages, struct hv_ports **ret);
+	/* Ports a previous broker bound, from the fd a device model kept (Xen), or again (sim). */
+	int (*ports_adopt)(struct hv *hv, uint32_t domid, uint16_t id, unsigned nr_vcpus,
+			   struct hv_pages *pages, int fd, const struct dmp_ports *known,
+			   struct hv_ports **ret);
 	int (*set_isa_irq_level)(struct hv *hv, uint32_t domid, uint8_t irq, unsigned level);
 	int (*set_pci_intx_level)(struct hv *hv, uint32_t domid, uint32_t sbdf, uint8_t pin,
 	                          unsigned level);
@@ -156,6 +160,15 @@ void hv_pages_free(struct hv_pages *pg);
 int hv_ports_bind(struct hv *hv, uint32_t domid, uint16_t id, unsigned nr_vcpus,
                   struct hv_pages *pages, struct hv_ports **ret);
 void hv_ports_free(struct hv_ports *po);
+/*
+ * After a broker restart: the ports its predecessor bound.  fd (owned by the
+ * call) is the event-channel fd the device model kept, known the port
+ * numbers recorded in the state file; on the simulator the ports are simply
+ * bound again.
+ */
+int hv_ports_adopt(struct hv *hv, uint32_t domid, uint16_t id, unsigned nr_vcpus,
+		   struct hv_pages *pages, int fd, const struct dmp_ports *known,
+		   struct hv_ports **ret);
 
 /*
  * Answer every request left in flight on this server as Xen answers

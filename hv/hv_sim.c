@@ -291,6 +291,16 @@ static int sim_ports_bind(struct hv *hv, uint32_t domid, uint16_t id, unsigned n
 	return 0;
 }
 
+static int sim_ports_adopt(struct hv *hv, uint32_t domid, uint16_t id, unsigned nr_vcpus,
+			   struct hv_pages *pages, int fd, const struct dmp_ports *known,
+			   struct hv_ports **ret)
+{
+	(void)known;
+	/* The simulator hands out the same eventfds again: nothing to take back. */
+	util_close(fd);
+	return sim_ports_bind(hv, domid, id, nr_vcpus, pages, ret);
+}
+
 /* ---- interrupts and events ---------------------------------------------- */
 
 static int sim_isa_irq(struct hv *hv, uint32_t domid, uint8_t irq, unsigned level)
@@ -362,6 +372,7 @@ static const struct hv_ops sim_ops = {
         .set_server_state = sim_set_server_state,
         .pages_open = sim_pages_open,
         .ports_bind = sim_ports_bind,
+        .ports_adopt = sim_ports_adopt,
         .set_isa_irq_level = sim_isa_irq,
         .set_pci_intx_level = sim_pci_intx,
         .inject_msi = sim_msi,

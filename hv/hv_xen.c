@@ -425,6 +425,43 @@ fail:
 	return r;
 }
 
+static int xen_ports_adopt(struct hv *hv, uint32_t domid, uint16_t id, unsigned nr_vcpus,
+			   struct hv_pages *pages, int fd, const struct dmp_ports *known,
+			   struct hv_ports **ret)
+{
+	struct hv_xen_ports *p;
+	int r;
+
+	(void)hv, (void)id, (void)pages;
+	if (fd < 0 || !known || known->kind != DMP_PORTS_EVTCHN || known->nr_vcpus != nr_vcpus) {
+		util_close(fd);
+		return -EINVAL;
+	}
+	p = calloc(1, sizeof(*p));
+	if (!p) {
+		close(fd);
+		return -ENOMEM;
+	}
+	p->domid = domid;
+	p->base.nr_vcpus = nr_vcpus;
+	p->base.free = ports_free;
+	p->base.export = ports_export;
+	p->base.notify = ports_notify;
+	/* The fd the device model kept: its ports are bound on it, restricted already. */
+	p->xce = xenevtchn_fdopen(NULL, fd, 0);
+	if (!p->xce) {
+		r = err();
+		close(fd);
+		free(p);
+		return r;
+	}
+	memcpy(p->local, known->port, nr_vcpus * sizeof(uint32_t));
+	p->has_buf = known->has_buf;
+	p->buf_local = known->buf_port;
+	*ret = &p->base;
+	return 0;
+}
+
 /* ---- interrupts ------------------------------------------------------------- */
 
 static int xen_isa_irq(struct hv *hv, uint32_t domid, uint8_t irq, unsigned level)
@@ -535,6 +572,7 @@ static const struct hv_ops xen_ops = {
 	.set_server_state = xen_set_server_state,
 	.pages_open = xen_pages_open,
 	.ports_bind = xen_ports_bind,
+	.ports_adopt = xen_ports_adopt,
 	.set_isa_irq_level = xen_isa_irq,
 	.set_pci_intx_level = xen_pci_intx,
 	.inject_msi = xen_msi,

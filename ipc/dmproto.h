@@ -8,6 +8,7 @@
  *
  * Sequence (docs/protocol.md):
  *   broker -> DM   DMP_HELLO, DMP_CLAIMS x3, DMP_PAGES(fds)
+ *                  DMP_KEEP(fds)              (the broker's ends, held for its restart)
  *   DM -> broker   DMP_READY                  (pages mapped, devices initialised)
  *   broker -> DM   DMP_PORTS(fds)             (server enabled, ports bound)
  *   then           DMP_DMOP -> DMP_DMOP_REPLY, DMP_STATS_REQ -> DMP_STATS,
@@ -21,6 +22,17 @@
 #include "ipc/ioreq.h"
 
 #define DMP_FD           3   /* the device model's end of the socket */
+/*
+ * The broker's own ends, kept alive by the device model so that a broker
+ * that restarts can take them back (pidfd_getfd) and find its device models
+ * exactly as they were: the channel's other end, the read ends of its
+ * stdout and stderr pipes, and on Xen its event-channel fd.  The device
+ * model never uses 4 to 6 (it could only talk to itself through them).
+ */
+#define DMP_KEEP_CHANNEL_FD 4
+#define DMP_KEEP_STDOUT_FD  5
+#define DMP_KEEP_STDERR_FD  6
+#define DMP_KEEP_EVTCHN_FD  7
 #define DMP_MAX_RANGES   256 /* Xen's MAX_NR_IO_RANGES, per type */
 #define DMP_MAX_VCPUS    IOREQ_MAX_VCPUS
 #define DMP_NAME_MAX     32
@@ -35,6 +47,7 @@ enum dmp_type {
 	DMP_DMOP_REPLY = 5,
 	DMP_STATS_REQ = 6,
 	DMP_SHUTDOWN = 7,
+	DMP_KEEP = 8,
 	/* DM -> broker */
 	DMP_READY = 64,
 	DMP_DMOP = 65,
@@ -131,6 +144,12 @@ struct dmp_dmop {
 		} bar;
 		uint8_t raw[32];
 	} u;
+};
+
+/* DMP_KEEP: fds [the broker's channel end, stdout read end, stderr read end]. */
+struct dmp_keep {
+	uint32_t nfds; /* 3 */
+	uint32_t reserved;
 };
 
 struct dmp_dmop_reply {

@@ -148,7 +148,13 @@ int main(int argc, char **argv)
 		junk_frames("garbage"); /* instead of READY: the attach must fail */
 	if (frame_send(DMP_FD, DMP_READY, 0, NULL, 0, NULL, 0) < 0)
 		die("ready");
-	recv_type(DMP_PORTS);
+	/* The broker's ends to hold for a restart (DMP_KEEP), then the ports. */
+	if (frame_recv(DMP_FD, &fr, sizeof(fr.payload), FRAME_MAX_FDS) < 0)
+		die("handoff");
+	if (fr.hdr.type == DMP_KEEP)
+		recv_type(DMP_PORTS); /* rogue: keeps nothing (its fds just leak into its table) */
+	else if (fr.hdr.type != DMP_PORTS)
+		die("handoff");
 	if (frame_get(&fr, &ports, sizeof(ports)) < 0 || ports.kind != DMP_PORTS_SIM ||
 	    ports.nr_vcpus > SIMCHAN_MAX_VCPUS || fr.nfds < 1 + 2 * ports.nr_vcpus)
 		die("ports");

@@ -157,6 +157,7 @@ int main(void)
 	close(privcmd);
 	if (frame_send(DMP_FD, DMP_READY, 0, NULL, 0, NULL, 0) < 0)
 		return 1;
+	recv_type(DMP_KEEP); /* the broker's ends to hold for a restart: held (not used) */
 	recv_type(DMP_PORTS);
 	if (frame_get(&fr, &ports, sizeof(ports)) < 0 || ports.kind != DMP_PORTS_EVTCHN ||
 	    fr.nfds != 1)
