@@ -125,7 +125,7 @@ static double measure(unsigned n_dms, unsigned rounds)
 	wait_socket(sim_sock);
 	broker_pid = start((char *[]){brokerd, "--hypervisor", hv, "--policy", policy, "--control",
 				      ctl, "--state-dir", state, "--libexec-dir", libexec,
-				      "--no-auto-attach", NULL});
+				      "--no-auto-attach", "--stop-on-exit", NULL});
 	wait_socket(ctl);
 	if (simc_connect(sim_sock, &c) < 0)
 		die("connect to dmbsimd");

@@ -8,6 +8,7 @@
  */
 #include <errno.h>
 #include <poll.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -126,11 +127,8 @@ static int call(struct ctl *ctl, json_object *req, int timeout_ms, json_object *
 		                                             : "");
 		return EXIT_NODAEMON;
 	}
-	if (util_write_all(fd, s, strlen(s)) < 0 || util_write_all(fd, "\n", 1) < 0) {
-		close(fd);
-		fprintf(stderr, "dmbrokerctl: lost the connection to dmbrokerd\n");
-		return EXIT_NODAEMON;
-	}
+	/* A failed write is not the end: a refusal was written before the broker closed. */
+	(void)(util_write_all(fd, s, strlen(s)) < 0 || util_write_all(fd, "\n", 1) < 0);
 	line = read_line(fd, timeout_ms);
 	close(fd);
 	rep = line ? json_tokener_parse(line) : NULL;
@@ -536,6 +534,8 @@ int main(int argc, char **argv)
 	int i = 1, r;
 
 	log_init("dmbrokerctl", LOG_WARNING);
+	/* A broker that closes on us (a refusal) must not kill us before we read why. */
+	signal(SIGPIPE, SIG_IGN);
 	if (!ctl.socket || !*ctl.socket)
 		ctl.socket = DEFAULT_SOCKET;
 	while (i < argc && argv[i][0] == '-') {

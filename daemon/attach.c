@@ -17,6 +17,7 @@
 #include "common/log.h"
 #include "common/util.h"
 #include "daemon/broker-internal.h"
+#include "daemon/state.h"
 
 struct attach_waiter {
 	struct attach_waiter *next;
@@ -91,7 +92,26 @@ void domain_teardown(struct bdomain *d, bool orderly)
 		notify_waiters(d, d->fail_result, d->fail_msg);
 	else
 		notify_waiters(d, -ECANCELED, "the domain's device models were stopped");
+	state_remove_domain(b, d->domid);
 	broker_remove_domain(b, d);
+	policy_unref(d->policy);
+	free(d);
+}
+
+/*
+ * Let go of a domain without touching it: its device models keep serving,
+ * its servers stay, the state file stays; a restarted broker takes them over.
+ */
+void domain_forget(struct bdomain *d)
+{
+	for (unsigned i = 0; i < d->n_dms; i++)
+		dm_forget(&d->dms[i]);
+	if (d->ev_timeout)
+		event_free(d->ev_timeout);
+	if (d->ev_fail)
+		event_free(d->ev_fail);
+	notify_waiters(d, -ECANCELED, "the broker is stopping");
+	broker_remove_domain(d->b, d);
 	policy_unref(d->policy);
 	free(d);
 }
@@ -139,8 +159,8 @@ static void on_timeout(evutil_socket_t fd, short what, void *arg)
 		}
 }
 
-static struct bdomain *domain_new(struct broker *b, const struct hv_domain_info *info,
-                                  const struct policy_guest *g)
+struct bdomain *domain_new(struct broker *b, const struct hv_domain_info *info, struct policy *p,
+			   const struct policy_guest *g)
 {
 	struct bdomain *d = calloc(1, sizeof(*d));
 
@@ -150,7 +170,7 @@ static struct bdomain *domain_new(struct broker *b, const struct hv_domain_info 
 	d->domid = info->domid;
 	memcpy(d->name, info->name, sizeof(d->name));
 	d->nr_vcpus = info->nr_vcpus;
-	d->policy = policy_ref(b->policy);
+	d->policy = policy_ref(p);
 	d->guest = g;
 	d->state = BD_ATTACHING;
 	d->n_dms = g->n_dms;
@@ -229,7 +249,7 @@ int attach_domain(struct broker *b, uint32_t domid, attach_done_fn done, void *o
 	r = check_limits(&info, g);
 	if (r < 0)
 		return r;
-	d = domain_new(b, &info, g);
+	d = domain_new(b, &info, b->policy, g);
 	if (!d)
 		return -ENOMEM;
 	r = broker_add_domain(b, d);
@@ -281,6 +301,7 @@ void attach_dm_ready(struct bdm *dm)
 	}
 	evtimer_del(d->ev_timeout);
 	d->state = BD_RUNNING;
+	(void)state_save_domain(d);
 	broker_event(b, "attached", d, NULL, "all ready %llu us after the attach began",
 	             (unsigned long long)((util_now_ns() - d->attached_ns) / 1000));
 	if (d->guest->unpause) {

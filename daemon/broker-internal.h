@@ -106,7 +106,8 @@ struct broker {
 	char cgroup_status[256];
 	char sandbox_status[256];
 	char jail_dir[256];
-	struct event *ev_sigterm, *ev_sigint, *ev_sighup, *ev_hv, *ev_stats;
+	struct event *ev_sigterm, *ev_sigint, *ev_sighup, *ev_hv, *ev_stats, *ev_watchdog;
+	unsigned status_running, status_total, status_domains; /* last STATUS= sent */
 	struct bdomain *dom[BROKER_MAX_DOMAINS];
 	unsigned n_domains;
 	uint64_t started_ns;
@@ -115,6 +116,7 @@ struct broker {
 	struct events *events;
 	struct metrics_histogram launch_hist, handoff_hist;
 	bool quitting;
+	int state_lock; /* flock on STATE/lock: one broker per state directory */
 };
 
 /* broker.c */
@@ -136,6 +138,9 @@ int detach_domain(struct broker *b, uint32_t domid);
 void attach_dm_ready(struct bdm *dm);
 void attach_dm_died(struct bdm *dm);
 void domain_teardown(struct bdomain *d, bool orderly);
+void domain_forget(struct bdomain *d);
+struct bdomain *domain_new(struct broker *b, const struct hv_domain_info *info, struct policy *p,
+			   const struct policy_guest *g);
 
 /* dm.c */
 int dm_prepare(struct bdm *dm);
@@ -145,6 +150,8 @@ void dm_stop(struct bdm *dm, bool orderly);
 void dm_release(struct bdm *dm);
 void dm_kill(struct bdm *dm);
 void dm_reap(struct bdm *dm);
+void dm_forget(struct bdm *dm);
+int dm_watch(struct bdm *dm);
 const char *dm_state_name(enum dm_state s);
 
 /* dmchan.c */

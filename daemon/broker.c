@@ -12,9 +12,11 @@
 #include <unistd.h>
 
 #include "common/log.h"
+#include "common/sdnotify.h"
 #include "common/util.h"
 #include "daemon/broker-internal.h"
 #include "daemon/cgroup.h"
+#include "daemon/state.h"
 #include "daemon/uidpool.h"
 
 #define STATS_PERIOD_S 1
@@ -154,7 +156,36 @@ static void on_quit(evutil_socket_t sig, short what, void *arg)
 static void on_hup(evutil_socket_t sig, short what, void *arg)
 {
 	(void)sig, (void)what;
+	(void)sdn_notifyf("RELOADING=1\nMONOTONIC_USEC=%llu",
+			  (unsigned long long)(util_now_ns() / 1000));
 	(void)broker_reload_policy(arg, NULL);
+	(void)sdn_notify("READY=1");
+}
+
+/* Pinged from the loop itself: a broker whose loop is wedged stops pinging and is restarted. */
+static void on_watchdog(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd, (void)what, (void)arg;
+	(void)sdn_notify("WATCHDOG=1");
+}
+
+/* One line for `systemctl status`: what the broker is looking after. */
+static void notify_status(struct broker *b)
+{
+	unsigned running = 0, total = 0;
+
+	for (unsigned i = 0; i < BROKER_MAX_DOMAINS; i++) {
+		struct bdomain *d = b->dom[i];
+		for (unsigned k = 0; d && k < d->n_dms; k++, total++)
+			running += d->dms[k].state == DM_RUNNING;
+	}
+	if (running == b->status_running && total == b->status_total && b->n_domains == b->status_domains)
+		return;
+	b->status_running = running;
+	b->status_total = total;
+	b->status_domains = b->n_domains;
+	(void)sdn_notifyf("STATUS=%u domain%s, %u of %u device models running", b->n_domains,
+			  b->n_domains == 1 ? "" : "s", running, total);
 }
 
 static void on_stats_timer(evutil_socket_t fd, short what, void *arg)
@@ -162,6 +193,7 @@ static void on_stats_timer(evutil_socket_t fd, short what, void *arg)
 	struct broker *b = arg;
 
 	(void)fd, (void)what;
+	notify_status(b);
 	for (unsigned i = 0; i < BROKER_MAX_DOMAINS; i++) {
 		struct bdomain *d = b->dom[i];
 		for (unsigned k = 0; d && k < d->n_dms; k++)
@@ -302,6 +334,15 @@ static int setup_events(struct broker *b)
 	    event_add(b->ev_sigterm, NULL) < 0 || event_add(b->ev_sigint, NULL) < 0 ||
 	    event_add(b->ev_sighup, NULL) < 0 || event_add(b->ev_stats, &one) < 0)
 		return -ENOMEM;
+	if (sdn_watchdog_usec()) {
+		uint64_t half = sdn_watchdog_usec() / 2;
+		struct timeval tv = {.tv_sec = (time_t)(half / 1000000),
+				     .tv_usec = (suseconds_t)(half % 1000000)};
+
+		b->ev_watchdog = event_new(b->base, -1, EV_PERSIST, on_watchdog, b);
+		if (!b->ev_watchdog || event_add(b->ev_watchdog, &tv) < 0)
+			return -ENOMEM;
+	}
 	hv_fd = hv_event_fd(b->hv);
 	if (hv_fd < 0)
 		return log_errno(hv_fd, "domain lifecycle events from %s", hv_name(b->hv));
@@ -320,6 +361,7 @@ int broker_new(const struct broker_config *cfg, struct broker **ret)
 	if (!b)
 		return -ENOMEM;
 	b->cfg = *cfg;
+	b->state_lock = -1;
 	b->started_ns = util_now_ns();
 	r = events_new(&b->events);
 	if (r < 0)
@@ -343,6 +385,8 @@ int broker_new(const struct broker_config *cfg, struct broker **ret)
 	}
 	r = setup_dirs(b);
 	if (r == 0)
+		r = state_init(b);
+	if (r == 0)
 		r = setup_sandbox_support(b);
 	if (r == 0)
 		r = setup_events(b);
@@ -357,17 +401,51 @@ fail:
 	return r;
 }
 
+/*
+ * Leaving: by default every attached domain's device models keep serving and
+ * its state file stays for the next broker to adopt (a restart or upgrade
+ * must not disturb guests); with --stop-on-exit everything is torn down.
+ * An attach still in progress is rolled back either way: half of one is not
+ * worth adopting.
+ */
+static void broker_leave(struct broker *b)
+{
+	unsigned kept = 0;
+
+	for (unsigned i = 0; i < BROKER_MAX_DOMAINS; i++) {
+		struct bdomain *d = b->dom[i];
+
+		if (!d)
+			continue;
+		if (b->cfg.stop_on_exit || d->state != BD_RUNNING ||
+		    state_save_domain(d) < 0) {
+			domain_teardown(d, true);
+			continue;
+		}
+		domain_forget(d);
+		kept++;
+	}
+	if (kept)
+		log_notice("left the device models of %u domain%s running for the next broker", kept,
+			   kept == 1 ? "" : "s");
+}
+
 int broker_run(struct broker *b)
 {
+	int r = adopt_all(b);
+
+	if (r < 0)
+		log_errno(r, "state directory %s: adoption", b->cfg.state_dir);
+	scan_domains(b);
 	log_notice("dmbrokerd ready: hypervisor %s, policy %s (%u guest entries), control %s",
 	           hv_name(b->hv), b->cfg.policy_path, b->policy->n_guests, b->cfg.control_path);
-	scan_domains(b);
+	/* Only now: the control socket listens and what existed has been adopted. */
+	(void)sdn_notify("READY=1");
+	notify_status(b);
 	if (event_base_dispatch(b->base) < 0)
 		return -EIO;
-	/* An orderly exit: every device model is stopped, every server destroyed. */
-	for (unsigned i = 0; i < BROKER_MAX_DOMAINS; i++)
-		if (b->dom[i])
-			domain_teardown(b->dom[i], true);
+	(void)sdn_notify("STOPPING=1");
+	broker_leave(b);
 	return 0;
 }
 
@@ -387,6 +465,8 @@ void broker_free(struct broker *b)
 		event_free(b->ev_sighup);
 	if (b->ev_stats)
 		event_free(b->ev_stats);
+	if (b->ev_watchdog)
+		event_free(b->ev_watchdog);
 	if (b->ev_hv)
 		event_free(b->ev_hv);
 	hv_close(b->hv);
@@ -394,6 +474,7 @@ void broker_free(struct broker *b)
 	cgroup_root_free(b->cg);
 	policy_unref(b->policy);
 	events_free(b->events);
+	util_close(b->state_lock);
 	if (b->base)
 		event_base_free(b->base);
 	free(b);

@@ -27,7 +27,7 @@ struct broker_config {
 	const char *admin_group;   /* may use the control socket besides root; NULL: root only */
 	const char *cgroup_root;   /* NULL: find our own delegated cgroup v2 */
 	unsigned ready_timeout_ms; /* a device model must report ready within this */
-	bool detach_on_exit;       /* SIGTERM: stop every device model before exiting */
+	bool stop_on_exit;         /* SIGTERM: stop every device model (default: leave them running) */
 	bool no_auto_attach;       /* attach only on `dmbrokerctl attach` */
 };
 

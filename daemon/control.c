@@ -607,6 +607,19 @@ static bool peer_allowed(struct control *ctl, int fd, struct ucred *cred)
 	return false;
 }
 
+/*
+ * Closing a UNIX stream socket with unread input resets the peer, which then
+ * loses what we wrote; so read (and drop) what the client sent first.
+ */
+static void close_drained(int fd)
+{
+	char buf[512];
+
+	for (unsigned i = 0; i < 16 && recv(fd, buf, sizeof(buf), MSG_DONTWAIT) > 0; i++)
+		;
+	close(fd);
+}
+
 static void on_accept(struct evconnlistener *lst, evutil_socket_t fd, struct sockaddr *sa,
                       int salen, void *arg)
 {
@@ -621,7 +634,7 @@ static void on_accept(struct evconnlistener *lst, evutil_socket_t fd, struct soc
 		log_notice("control: refused uid %u pid %d (not root, not in the admin group)",
 		           cred.uid, cred.pid);
 		(void)!write(fd, denied, sizeof(denied) - 1);
-		close(fd);
+		close_drained(fd);
 		return;
 	}
 	if (ctl->n_clients >= CONTROL_MAX_CLIENTS) {
@@ -659,15 +672,18 @@ static int listen_socket(struct control *ctl, const char *path)
 
 	if (util_strcpy(sa.sun_path, sizeof(sa.sun_path), path) < 0)
 		return -ENAMETOOLONG;
-	/* Replace a stale socket, but never anything else at that path. */
-	if (lstat(path, &st) == 0) {
-		if (!S_ISSOCK(st.st_mode))
-			return -EEXIST;
-		(void)unlink(path);
-	}
 	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
 	if (fd < 0)
 		return -errno;
+	/* Replace a stale socket (a killed broker's), never a live one or anything else. */
+	if (lstat(path, &st) == 0) {
+		if (!S_ISSOCK(st.st_mode) ||
+		    connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0 || errno == EAGAIN) {
+			close(fd);
+			return S_ISSOCK(st.st_mode) ? -EADDRINUSE : -EEXIST;
+		}
+		(void)unlink(path);
+	}
 	if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 ||
 	    chown(path, 0, ctl->has_admin ? ctl->admin_gid : 0) < 0 ||
 	    chmod(path, ctl->has_admin ? 0660 : 0600) < 0 || listen(fd, 16) < 0) {
@@ -699,6 +715,8 @@ int control_new(struct broker *b, const char *path, const char *admin_group, str
 	fd = listen_socket(ctl, path);
 	if (fd < 0) {
 		free(ctl);
+		if (fd == -EADDRINUSE)
+			return log_errno(fd, "control socket %s: in use by another dmbrokerd", path);
 		return log_errno(fd, "control socket %s", path);
 	}
 	ctl->lst = evconnlistener_new(b->base, on_accept, ctl, LEV_OPT_CLOSE_ON_FREE, -1, fd);

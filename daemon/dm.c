@@ -19,6 +19,7 @@
 #include "common/log.h"
 #include "common/util.h"
 #include "daemon/broker-internal.h"
+#include "daemon/state.h"
 #include "daemon/cgroup.h"
 #include "daemon/uidpool.h"
 #include "ipc/frame.h"
@@ -195,7 +196,7 @@ static int start_process(struct bdm *dm, int child_sock, int out_w, int err_w, i
 	return 0;
 }
 
-static int watch_process(struct bdm *dm)
+int dm_watch(struct bdm *dm)
 {
 	struct event_base *base = dm->dom->b->base;
 
@@ -285,7 +286,7 @@ int dm_spawn(struct bdm *dm)
 	}
 	dm->rate_window_ns = util_now_ns();
 	dm->rate_count = 0;
-	r = watch_process(dm);
+	r = dm_watch(dm);
 	if (r == 0)
 		r = send_handoff(dm);
 	if (r < 0) {
@@ -330,6 +331,7 @@ int dm_start_serving(struct bdm *dm)
 		return log_errno(r, "dom%u/%s: send the ports", domid_of(dm), dm->cfg->name);
 	dm->state = DM_RUNNING;
 	broker_event(b, "ready", dm->dom, dm, "serving on server %u", dm->server);
+	(void)state_save_domain(dm->dom);
 	return 0;
 }
 
@@ -367,10 +369,18 @@ void dm_reap(struct bdm *dm)
 		event_free(dm->ev_pid);
 		dm->ev_pid = NULL;
 	}
-	while (waitid((idtype_t)P_PIDFD, (id_t)dm->pidfd, &si, WEXITED) < 0 && errno == EINTR)
-		;
-	dm->last_status =
-	        si.si_code == CLD_EXITED ? (si.si_status & 0xff) << 8 : (si.si_status & 0x7f);
+	for (;;) {
+		if (waitid((idtype_t)P_PIDFD, (id_t)dm->pidfd, &si, WEXITED) == 0) {
+			dm->last_status = si.si_code == CLD_EXITED ? (si.si_status & 0xff) << 8
+								   : (si.si_status & 0x7f);
+			break;
+		}
+		if (errno == EINTR)
+			continue;
+		/* Adopted from a previous broker: not our child, its status is not ours to read. */
+		dm->last_status = -1;
+		break;
+	}
 	dm->pidfd = util_close(dm->pidfd);
 	dm->pid = -1;
 	forget_channel(dm);
@@ -378,6 +388,32 @@ void dm_reap(struct bdm *dm)
 		logcap_drain(dm->log);
 	drop_cgroup(dm);
 	release_user(dm);
+}
+
+/*
+ * The broker is going but the device model stays (a restart will adopt it):
+ * close our copies of everything, touch nothing of its own.
+ */
+void dm_forget(struct bdm *dm)
+{
+	if (dm->ev_pid) {
+		event_free(dm->ev_pid);
+		dm->ev_pid = NULL;
+	}
+	if (dm->ev_timer) {
+		event_free(dm->ev_timer);
+		dm->ev_timer = NULL;
+	}
+	forget_channel(dm);
+	dm->pidfd = util_close(dm->pidfd);
+	dm->cgroup_fd = util_close(dm->cgroup_fd);
+	hv_ports_free(dm->ports);
+	dm->ports = NULL;
+	hv_pages_free(dm->pages);
+	dm->pages = NULL;
+	logcap_free(dm->log);
+	dm->log = NULL;
+	dm->server_created = false; /* not ours to destroy */
 }
 
 /* Wait up to ms for the process to exit; true if it did. */

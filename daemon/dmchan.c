@@ -15,6 +15,7 @@
 #include "common/log.h"
 #include "common/util.h"
 #include "daemon/broker-internal.h"
+#include "daemon/state.h"
 #include "ipc/frame.h"
 
 struct dmchan_rule {
@@ -136,6 +137,7 @@ static int do_bar_move(struct bdm *dm, const struct dmp_dmop *op)
 	}
 	dm->claims.r[DMP_CLAIM_MMIO][idx].start = n;
 	dm->claims.r[DMP_CLAIM_MMIO][idx].end = n + sz - 1;
+	(void)state_save_domain(dm->dom);
 	return 0;
 }
 

@@ -32,6 +32,8 @@ static void usage(FILE *f)
 	        "  --ready-timeout MS              device models must be ready within (default "
 	        "10000)\n"
 	        "  --no-auto-attach                attach only on `dmbrokerctl attach`\n"
+	        "  --stop-on-exit                  on SIGTERM stop every device model; by default\n"
+	        "                                  they keep serving and the next broker adopts them\n"
 	        "  --verbose                       debug logging\n"
 	        "  --help\n");
 }
@@ -48,6 +50,7 @@ int main(int argc, char **argv)
 	        {"cgroup-root", required_argument, NULL, 'C'},
 	        {"ready-timeout", required_argument, NULL, 't'},
 	        {"no-auto-attach", no_argument, NULL, 'n'},
+	        {"stop-on-exit", no_argument, NULL, 'S'},
 	        {"verbose", no_argument, NULL, 'v'},
 	        {"help", no_argument, NULL, 'h'},
 	        {NULL, 0, NULL, 0},
@@ -58,14 +61,13 @@ int main(int argc, char **argv)
 	        .control_path = DEFAULT_CONTROL,
 	        .state_dir = DEFAULT_STATE,
 	        .ready_timeout_ms = 10000,
-	        .detach_on_exit = true,
 	};
 	struct broker *b;
 	uint32_t v;
 	int c, r;
 
 	log_init("dmbrokerd", LOG_INFO);
-	while ((c = getopt_long(argc, argv, "H:p:c:s:g:l:C:t:nvh", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "H:p:c:s:g:l:C:t:nSvh", opts, NULL)) != -1) {
 		switch (c) {
 		case 'H':
 			cfg.hypervisor = optarg;
@@ -97,6 +99,9 @@ int main(int argc, char **argv)
 			break;
 		case 'n':
 			cfg.no_auto_attach = true;
+			break;
+		case 'S':
+			cfg.stop_on_exit = true;
 			break;
 		case 'v':
 			log_set_level(LOG_DEBUG);

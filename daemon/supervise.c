@@ -15,9 +15,14 @@
 #include "common/log.h"
 #include "common/util.h"
 #include "daemon/broker-internal.h"
+#include "daemon/state.h"
 
 static void describe_status(int st, char *buf, size_t len)
 {
+	if (st < 0) {
+		snprintf(buf, len, "exited (status unknown: adopted from a previous broker)");
+		return;
+	}
 	if ((st & 0x7f) == 0)
 		snprintf(buf, len, "exited with status %d", (st >> 8) & 0xff);
 	else
@@ -46,6 +51,7 @@ static void apply_final(struct bdm *dm, enum policy_crash_action a)
 		broker_event(b, "failed", dm->dom, dm, "left down; its ranges read as unclaimed");
 		break;
 	}
+	(void)state_save_domain(dm->dom);
 	if (r < 0)
 		log_errno(r, "dom%u/%s: on_crash %s", dm->dom->domid, dm->cfg->name,
 		          policy_crash_action_name(a));
@@ -106,6 +112,7 @@ static int schedule_restart(struct bdm *dm, unsigned ms)
 	if (!dm->ev_timer)
 		return -ENOMEM;
 	dm->state = DM_RESTART_WAIT;
+	(void)state_save_domain(dm->dom);
 	return evtimer_add(dm->ev_timer, &tv) < 0 ? -ENOMEM : 0;
 }
 

@@ -32,6 +32,7 @@ wait_for "$tmp/sim.sock" || { echo "demo: dmbsimd did not start" >&2; cat "$tmp/
 echo "== starting dmbrokerd with policy/examples/demo.json"
 "$build/bin/dmbrokerd" --hypervisor "sim:$tmp/sim.sock" --policy policy/examples/demo.json \
     --control "$tmp/control.sock" --state-dir "$tmp/state" --libexec-dir "$build/libexec" \
+    --stop-on-exit \
     2>"$tmp/broker.log" &
 broker_pid=$!
 wait_for "$tmp/control.sock" || { echo "demo: dmbrokerd did not start" >&2; cat "$tmp/broker.log"; exit 1; }

@@ -17,6 +17,8 @@
  *   flood       once serving, send DMP_STATS frames as fast as possible
  *   exit-early  exit before READY
  *   dmop-foreign after PORTS, ask for a BAR move of a device it does not own
+ *   fake-keep   drop the broker's kept ends and hold /dev/null at their numbers
+ *               (a restarted broker must not adopt it), then behave
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -151,7 +153,16 @@ int main(int argc, char **argv)
 	/* The broker's ends to hold for a restart (DMP_KEEP), then the ports. */
 	if (frame_recv(DMP_FD, &fr, sizeof(fr.payload), FRAME_MAX_FDS) < 0)
 		die("handoff");
-	if (fr.hdr.type == DMP_KEEP)
+	if (fr.hdr.type == DMP_KEEP && !strcmp(mode, "fake-keep")) {
+		int null = open("/dev/null", O_RDWR | O_CLOEXEC);
+
+		frame_release(&fr);
+		for (int fd = DMP_KEEP_CHANNEL_FD; fd <= DMP_KEEP_STDERR_FD; fd++)
+			if (null < 0 || dup2(null, fd) < 0)
+				die("fake-keep");
+		recv_type(DMP_PORTS);
+		mode = "good";
+	} else if (fr.hdr.type == DMP_KEEP)
 		recv_type(DMP_PORTS); /* rogue: keeps nothing (its fds just leak into its table) */
 	else if (fr.hdr.type != DMP_PORTS)
 		die("handoff");

@@ -278,23 +278,7 @@ static void broker_answers(void)
 
 static unsigned processes_with_uid_range(uid_t start, unsigned count)
 {
-	DIR *d = opendir("/proc");
-	struct dirent *de;
-	unsigned n = 0;
-
-	while (d && (de = readdir(d))) {
-		char path[300];
-		struct stat st;
-
-		if (de->d_name[0] < '0' || de->d_name[0] > '9')
-			continue;
-		snprintf(path, sizeof(path), "/proc/%s", de->d_name);
-		if (stat(path, &st) == 0 && st.st_uid >= start && st.st_uid < start + count)
-			n++;
-	}
-	if (d)
-		closedir(d);
-	return n;
+	return fixture_processes_with_uid(start, count);
 }
 
 /* Stop the broker: it exits 0 and leaves no device-model process behind. */

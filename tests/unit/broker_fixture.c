@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -78,17 +79,15 @@ void broker_write_policy(struct broker_fixture *bf, const char *policy)
 	free(text);
 }
 
-void broker_start(struct broker_fixture *bf, const char *policy, const char *const *extra)
+static int connect_ctl(const char *path);
+
+/* Start dmbrokerd on the fixture's simulator; wait until its control socket answers. */
+static void broker_launch(struct broker_fixture *bf, const char *const *extra)
 {
 	char exe[PATH_MAX], libexec[PATH_MAX], hv[300];
 	uint64_t deadline;
+	int fd;
 
-	fixture_sim_start(&bf->sim);
-	snprintf(bf->ctl, sizeof(bf->ctl), "%s/ctl.sock", test_tmpdir());
-	snprintf(bf->state, sizeof(bf->state), "%s/state", test_tmpdir());
-	snprintf(bf->policy, sizeof(bf->policy), "%s/policy.json", test_tmpdir());
-	snprintf(bf->log, sizeof(bf->log), "%s/broker.log", test_tmpdir());
-	broker_write_policy(bf, policy);
 	snprintf(exe, sizeof(exe), "%s/bin/dmbrokerd", test_builddir());
 	snprintf(libexec, sizeof(libexec), "%s/libexec", fixture_dm_builddir());
 	snprintf(hv, sizeof(hv), "sim:%s", bf->sim.sock);
@@ -100,17 +99,20 @@ void broker_start(struct broker_fixture *bf, const char *policy, const char *con
 		                        bf->state,   "--libexec-dir", libexec, "--ready-timeout",
 		                        "5000"};
 		unsigned n = 13;
-		int fd = open(bf->log, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+		int lfd = open(bf->log, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
 
+		if (!bf->keep_dms)
+			argv[n++] = "--stop-on-exit";
 		for (unsigned i = 0; extra && extra[i] && n < 39; i++)
 			argv[n++] = extra[i];
-		if (fd < 0 || dup2(fd, 1) < 0 || dup2(fd, 2) < 0)
+		if (lfd < 0 || dup2(lfd, 1) < 0 || dup2(lfd, 2) < 0)
 			_exit(127);
 		execv(exe, (char *const *)argv);
 		_exit(127);
 	}
 	deadline = util_now_ns() + 10000000000ull;
-	while (access(bf->ctl, F_OK) != 0) {
+	/* A socket file may be a killed broker's: only an answer means this one is up. */
+	while ((fd = connect_ctl(bf->ctl)) < 0) {
 		int status;
 		if (waitpid(bf->pid, &status, WNOHANG) == bf->pid) {
 			char cmd[400];
@@ -122,6 +124,35 @@ void broker_start(struct broker_fixture *bf, const char *policy, const char *con
 		ASSERT_TRUE(util_now_ns() < deadline);
 		util_sleep_ns(5000000);
 	}
+	close(fd);
+}
+
+void broker_start(struct broker_fixture *bf, const char *policy, const char *const *extra)
+{
+	fixture_sim_start(&bf->sim);
+	snprintf(bf->ctl, sizeof(bf->ctl), "%s/ctl.sock", test_tmpdir());
+	snprintf(bf->state, sizeof(bf->state), "%s/state", test_tmpdir());
+	snprintf(bf->policy, sizeof(bf->policy), "%s/policy.json", test_tmpdir());
+	snprintf(bf->log, sizeof(bf->log), "%s/broker.log", test_tmpdir());
+	broker_write_policy(bf, policy);
+	broker_launch(bf, extra);
+}
+
+void broker_restart(struct broker_fixture *bf, const char *const *extra)
+{
+	ASSERT_EQ(bf->pid, 0);
+	broker_launch(bf, extra);
+}
+
+void broker_kill(struct broker_fixture *bf)
+{
+	int status;
+
+	ASSERT_TRUE(bf->pid > 0);
+	ASSERT_OK(kill(bf->pid, SIGKILL));
+	ASSERT_EQ(waitpid(bf->pid, &status, 0), bf->pid);
+	ASSERT_TRUE(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL);
+	bf->pid = 0;
 }
 
 int broker_stop(struct broker_fixture *bf)
@@ -358,4 +389,72 @@ int broker_fd_count(struct broker_fixture *bf)
 		last = n;
 	}
 	return last;
+}
+
+int64_t fixture_jint(json_object *o, const char *key)
+{
+	json_object *v = NULL;
+
+	ASSERT_TRUE(json_object_object_get_ex(o, key, &v));
+	return json_object_get_int64(v);
+}
+
+const char *fixture_jstr(json_object *o, const char *key)
+{
+	json_object *v = NULL;
+
+	ASSERT_TRUE(json_object_object_get_ex(o, key, &v));
+	return json_object_get_string(v);
+}
+
+/* Create servers until the simulator refuses (8 per domain), then destroy ours. */
+unsigned fixture_servers_in_use(struct sim_fixture *f, uint32_t domid)
+{
+	uint16_t ids[8];
+	unsigned n = 0;
+
+	while (n < 8 && hv_create_server(f->hv, domid, 0, &ids[n]) == 0)
+		n++;
+	for (unsigned i = 0; i < n; i++)
+		ASSERT_OK(hv_destroy_server(f->hv, domid, ids[i]));
+	return 8 - n;
+}
+
+/* A zombie runs nothing: a killed broker's children wait for the test (a subreaper) to reap them.
+ */
+static bool is_zombie(const char *pid)
+{
+	char path[300], buf[512], *p;
+	FILE *f;
+	bool r = false;
+
+	snprintf(path, sizeof(path), "/proc/%s/stat", pid);
+	f = fopen(path, "re");
+	if (f && fgets(buf, sizeof(buf), f) && (p = strrchr(buf, ')')))
+		r = p[1] == ' ' && (p[2] == 'Z' || p[2] == 'X');
+	if (f)
+		fclose(f);
+	return r;
+}
+
+unsigned fixture_processes_with_uid(uid_t start, unsigned count)
+{
+	DIR *d = opendir("/proc");
+	struct dirent *de;
+	unsigned n = 0;
+
+	while (d && (de = readdir(d))) {
+		char path[300];
+		struct stat st;
+
+		if (de->d_name[0] < '0' || de->d_name[0] > '9')
+			continue;
+		snprintf(path, sizeof(path), "/proc/%s", de->d_name);
+		if (stat(path, &st) == 0 && st.st_uid >= start && st.st_uid < start + count &&
+		    !is_zombie(de->d_name))
+			n++;
+	}
+	if (d)
+		closedir(d);
+	return n;
 }

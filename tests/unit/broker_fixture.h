@@ -12,9 +12,24 @@
 #define DMB_TESTS_BROKER_FIXTURE_H
 
 #include <json-c/json.h>
+#include <stdbool.h>
 #include <sys/types.h>
 
 #include "tests/unit/fixture.h"
+
+/* The example device models as policy entries (exec paths rewritten by --libexec-dir). */
+#define HOSTBRIDGE                                                                       \
+	"{\"name\": \"hostbridge\", \"exec\": \"/usr/libexec/dm-broker/dm-hostbridge\"," \
+	" \"args\": [\"--bdf\", \"00:00.0\"],"                                           \
+	" \"claims\": {\"ports\": [\"0xcf8-0xcfb\"], \"pci\": [\"00:00.0\"]}}"
+#define UART                                                                   \
+	"{\"name\": \"uart\", \"exec\": \"/usr/libexec/dm-broker/dm-uart\","   \
+	" \"args\": [\"--port\", \"0x3f8\", \"--irq\", \"4\"], \"irqs\": [4]," \
+	" \"claims\": {\"ports\": [\"0x3f8-0x3ff\"]}}"
+#define PCITEST                                                                    \
+	"{\"name\": \"pcitest\", \"exec\": \"/usr/libexec/dm-broker/dm-pcitest\"," \
+	" \"args\": [\"--bdf\", \"00:03.0\", \"--bar0\", \"0xe0000000\"],"         \
+	" \"claims\": {\"pci\": [\"00:03.0\"], \"mmio\": [\"0xe0000000-0xe0000fff\"]}}"
 
 struct broker_fixture {
 	struct sim_fixture sim;
@@ -23,6 +38,8 @@ struct broker_fixture {
 	char state[256];
 	char policy[256];
 	char log[256];
+	/* Set before broker_start: SIGTERM leaves the device models running (no --stop-on-exit). */
+	bool keep_dms;
 };
 
 /*
@@ -36,6 +53,10 @@ void broker_start(struct broker_fixture *bf, const char *policy, const char *con
  * The simulator keeps running (the test may look at it); it goes with the test.
  */
 int broker_stop(struct broker_fixture *bf);
+/* Start dmbrokerd again (after broker_stop or broker_kill) on the same simulator and state. */
+void broker_restart(struct broker_fixture *bf, const char *const *extra);
+/* SIGKILL the broker and reap it. */
+void broker_kill(struct broker_fixture *bf);
 /* Write the policy file again (for reload tests). */
 void broker_write_policy(struct broker_fixture *bf, const char *policy);
 
@@ -55,6 +76,13 @@ int broker_ctl(struct broker_fixture *bf, char *out, size_t len, const char *con
 bool broker_log_contains(struct broker_fixture *bf, const char *needle);
 /* Wait up to timeout_ms for the log to contain needle. */
 bool broker_wait_log(struct broker_fixture *bf, const char *needle, int timeout_ms);
+/* A key of a JSON object (asserts it is there). */
+int64_t fixture_jint(json_object *o, const char *key);
+const char *fixture_jstr(json_object *o, const char *key);
+/* How many ioreq servers the domain has (creates until refused, destroys its own). */
+unsigned fixture_servers_in_use(struct sim_fixture *f, uint32_t domid);
+/* How many processes run with a uid in [start, start + count)? */
+unsigned fixture_processes_with_uid(uid_t start, unsigned count);
 /* Number of open fds of the broker process. */
 int broker_fd_count(struct broker_fixture *bf);
 

@@ -23,19 +23,6 @@
 #include "tests/test.h"
 #include "tests/unit/broker_fixture.h"
 
-#define HOSTBRIDGE                                                                       \
-	"{\"name\": \"hostbridge\", \"exec\": \"/usr/libexec/dm-broker/dm-hostbridge\"," \
-	" \"args\": [\"--bdf\", \"00:00.0\"],"                                           \
-	" \"claims\": {\"ports\": [\"0xcf8-0xcfb\"], \"pci\": [\"00:00.0\"]}}"
-#define UART                                                                   \
-	"{\"name\": \"uart\", \"exec\": \"/usr/libexec/dm-broker/dm-uart\","   \
-	" \"args\": [\"--port\", \"0x3f8\", \"--irq\", \"4\"], \"irqs\": [4]," \
-	" \"claims\": {\"ports\": [\"0x3f8-0x3ff\"]}}"
-#define PCITEST                                                                    \
-	"{\"name\": \"pcitest\", \"exec\": \"/usr/libexec/dm-broker/dm-pcitest\"," \
-	" \"args\": [\"--bdf\", \"00:03.0\", \"--bar0\", \"0xe0000000\"],"         \
-	" \"claims\": {\"pci\": [\"00:03.0\"], \"mmio\": [\"0xe0000000-0xe0000fff\"]}}"
-
 #define POLICY_HEAD "{\"version\": 1, \"uid_range\": {\"start\": 210000, \"count\": 500},"
 
 static const char demo_policy[] =
@@ -51,18 +38,27 @@ static uint32_t create_domain(const char *name, unsigned vcpus)
 
 static int64_t jint(json_object *o, const char *key)
 {
-	json_object *v = NULL;
-
-	ASSERT_TRUE(json_object_object_get_ex(o, key, &v));
-	return json_object_get_int64(v);
+	return fixture_jint(o, key);
 }
 
 static const char *jstr(json_object *o, const char *key)
 {
-	json_object *v = NULL;
+	return fixture_jstr(o, key);
+}
 
-	ASSERT_TRUE(json_object_object_get_ex(o, key, &v));
-	return json_object_get_string(v);
+static unsigned servers_in_use(uint32_t domid)
+{
+	return fixture_servers_in_use(&bf.sim, domid);
+}
+
+static unsigned processes_with_uid_range(uid_t start, unsigned count)
+{
+	return fixture_processes_with_uid(start, count);
+}
+
+static bool process_exists(pid_t pid)
+{
+	return pid > 0 && kill(pid, 0) == 0;
 }
 
 static bool domain_paused(uint32_t domid)
@@ -71,19 +67,6 @@ static bool domain_paused(uint32_t domid)
 
 	ASSERT_OK(hv_domain_info(bf.sim.hv, domid, &info));
 	return info.paused;
-}
-
-/* How many ioreq servers does the domain have?  Create until ENOSPC, then destroy ours. */
-static unsigned servers_in_use(uint32_t domid)
-{
-	uint16_t ids[8];
-	unsigned n = 0;
-
-	while (n < 8 && hv_create_server(bf.sim.hv, domid, 0, &ids[n]) == 0)
-		n++;
-	for (unsigned i = 0; i < n; i++)
-		ASSERT_OK(hv_destroy_server(bf.sim.hv, domid, ids[i]));
-	return 8 - n;
 }
 
 static int seccomp_filters(int64_t pid)
@@ -99,33 +82,6 @@ static int seccomp_filters(int64_t pid)
 			break;
 	if (f)
 		fclose(f);
-	return n;
-}
-
-static bool process_exists(pid_t pid)
-{
-	return pid > 0 && kill(pid, 0) == 0;
-}
-
-/* Is any process running as one of the broker's device-model uids? */
-static unsigned processes_with_uid_range(uid_t start, unsigned count)
-{
-	DIR *d = opendir("/proc");
-	struct dirent *de;
-	unsigned n = 0;
-
-	while (d && (de = readdir(d))) {
-		char path[300];
-		struct stat st;
-
-		if (de->d_name[0] < '0' || de->d_name[0] > '9')
-			continue;
-		snprintf(path, sizeof(path), "/proc/%s", de->d_name);
-		if (stat(path, &st) == 0 && st.st_uid >= start && st.st_uid < start + count)
-			n++;
-	}
-	if (d)
-		closedir(d);
 	return n;
 }
 
@@ -525,7 +481,7 @@ static int connect_as(const char *path, uid_t uid, gid_t gid, const gid_t *group
 		fd = socket(AF_UNIX, SOCK_STREAM, 0);
 		if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0)
 			_exit(errno == EACCES ? 13 : 11);
-		(void)!write(fd, "{\"cmd\":\"status\"}\n", 17);
+		(void)!send(fd, "{\"cmd\":\"status\"}\n", 17, MSG_NOSIGNAL);
 		n = read(fd, buf, sizeof(buf) - 1);
 		(void)!write(p[1], buf, n > 0 ? (size_t)n : 0);
 		_exit(0);
@@ -553,6 +509,33 @@ TEST_TIMEOUT(control_socket_refuses_users_outside_the_admin_group, 60)
 	ASSERT_EQ(chmod(bf.ctl, 0666), 0);
 	ASSERT_EQ(connect_as(bf.ctl, 65534, 65534, NULL, 0, reply, sizeof(reply)), 0);
 	ASSERT_CONTAINS(reply, "permission denied");
+	/* dmbrokerctl run by such a user says so (it is not killed by SIGPIPE first). */
+	{
+		char exe[400], out[512];
+		int p[2], status;
+		ssize_t n;
+		pid_t pid;
+
+		snprintf(exe, sizeof(exe), "%s/bin/dmbrokerctl", test_builddir());
+		ASSERT_EQ(pipe(p), 0);
+		pid = fork();
+		if (pid == 0) {
+			if (setgroups(0, NULL) < 0 || setresgid(65534, 65534, 65534) < 0 ||
+			    setresuid(65534, 65534, 65534) < 0 || dup2(p[1], 1) < 0 ||
+			    dup2(p[1], 2) < 0)
+				_exit(120);
+			execl(exe, "dmbrokerctl", "--socket", bf.ctl, "status", (char *)NULL);
+			_exit(121);
+		}
+		close(p[1]);
+		n = read(p[0], out, sizeof(out) - 1);
+		out[n > 0 ? n : 0] = '\0';
+		close(p[0]);
+		ASSERT_EQ(waitpid(pid, &status, 0), pid);
+		ASSERT_TRUE(WIFEXITED(status));
+		ASSERT_EQ(WEXITSTATUS(status), 1);
+		ASSERT_CONTAINS(out, "permission denied");
+	}
 	/* A member of the admin group, by supplementary group, is let in. */
 	ASSERT_EQ(connect_as(bf.ctl, 65534, 65534, &admgid, 1, reply, sizeof(reply)), 0);
 	ASSERT_CONTAINS(reply, "\"ok\":true");
@@ -581,7 +564,7 @@ TEST_TIMEOUT(domain_death_stops_its_device_models_and_frees_their_uids, 60)
 	ASSERT_EQ(broker_stop(&bf), 0);
 }
 
-TEST_TIMEOUT(sigterm_stops_device_models_and_destroys_servers, 60)
+TEST_TIMEOUT(sigterm_with_stop_on_exit_stops_device_models_and_destroys_servers, 60)
 {
 	uint32_t dom;
 

@@ -1,0 +1,25 @@
+/* SPDX-License-Identifier: MIT */
+/* The state directory a restarted broker re-adopts from (daemon/state.c, daemon/adopt.c). */
+#ifndef DMB_DAEMON_STATE_H
+#define DMB_DAEMON_STATE_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+struct broker;
+struct bdomain;
+
+int state_init(struct broker *b);
+/* Write (replace) the domain's file; a no-op until the attach is complete. */
+int state_save_domain(struct bdomain *d);
+void state_remove_domain(struct broker *b, uint32_t domid);
+/* The path of a policy snapshot named in a domain file. */
+int state_policy_path(struct broker *b, const char *snapshot, char *buf, size_t len);
+/* A process's start time (clock ticks since boot), to tell it from a recycled pid. */
+int state_start_time(pid_t pid, uint64_t *ret);
+
+/* daemon/adopt.c: take over what the state directory and the hypervisor say exists. */
+int adopt_all(struct broker *b);
+
+#endif

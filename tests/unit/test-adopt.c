@@ -1,0 +1,389 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * A broker restart must not disturb guests (docs/operations.md): device
+ * models keep serving while no broker runs, and the next broker adopts them
+ * from its state directory and the hypervisor.  These tests kill or stop the
+ * broker under running device models, change the world while it is down (a
+ * device model dies, a domain goes, a device model hands back the wrong
+ * fds) and check what the next broker makes of it.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "common/util.h"
+#include "tests/test.h"
+#include "tests/unit/broker_fixture.h"
+
+#define UID_START 220000
+#define UID_COUNT 100
+
+static const char policy[] = "{\"version\": 1, \"uid_range\": {\"start\": 220000, \"count\": 100},"
+                             "\"guests\": [{\"match\": {\"name\": \"keep*\"}, \"unpause\": true,"
+                             " \"device_models\": [" HOSTBRIDGE ", " UART ", " PCITEST "]}]}";
+
+static struct broker_fixture bf;
+
+/* What a device model was: enough to tell "the same one" from "a new one". */
+struct seen {
+	int64_t pid, uid, server, restarts;
+	char state[32];
+};
+
+static void look(uint32_t dom, const char *name, struct seen *ret)
+{
+	json_object *keep, *d = broker_dm(&bf, dom, name, &keep);
+
+	ASSERT_NOT_NULL(d);
+	ret->pid = fixture_jint(d, "pid");
+	ret->uid = fixture_jint(d, "uid");
+	ret->server = fixture_jint(d, "server");
+	ret->restarts = fixture_jint(d, "restarts");
+	snprintf(ret->state, sizeof(ret->state), "%s", fixture_jstr(d, "state"));
+	json_object_put(keep);
+}
+
+static void assert_same(const struct seen *a, const struct seen *b)
+{
+	ASSERT_EQ(a->pid, b->pid);
+	ASSERT_EQ(a->uid, b->uid);
+	ASSERT_EQ(a->server, b->server);
+	ASSERT_EQ(a->restarts, b->restarts);
+	ASSERT_STREQ(b->state, "running");
+}
+
+/* Running, not a zombie: a killed broker's children are reparented to the test (a subreaper). */
+static bool alive(int64_t pid)
+{
+	char path[64], buf[512], *p;
+	FILE *f;
+	bool r = false;
+
+	snprintf(path, sizeof(path), "/proc/%lld/stat", (long long)pid);
+	f = pid > 0 ? fopen(path, "re") : NULL;
+	if (f && fgets(buf, sizeof(buf), f) && (p = strrchr(buf, ')')))
+		r = p[1] == ' ' && p[2] != 'Z' && p[2] != 'X';
+	if (f)
+		fclose(f);
+	return r;
+}
+
+static uint64_t ioreqs(uint32_t dom)
+{
+	struct sim_domain_stats st;
+
+	ASSERT_OK(fixture_domain_stats(&bf.sim, dom, &st));
+	return st.ioreqs_sent;
+}
+
+static bool state_file_exists(uint32_t dom)
+{
+	char path[400];
+
+	snprintf(path, sizeof(path), "%s/domains/%u.json", bf.state, dom);
+	return access(path, F_OK) == 0;
+}
+
+/*
+ * A long scenario for all three device models from two vCPUs: vCPU 0 reads
+ * both PCI functions' ids through 0xcf8 (host bridge and pcitest), vCPU 1
+ * writes and reads back the UART's scratch register.  Every op checks a value.
+ */
+static void write_long_scenario(const char *path, unsigned rounds)
+{
+	FILE *f = fopen(path, "we");
+
+	ASSERT_NOT_NULL(f);
+	fprintf(f, "vcpu 0\n");
+	for (unsigned i = 0; i < rounds; i++)
+		fprintf(f,
+		        "cfgread32 00:00.0 0x00 0x12378086\ncfgread32 00:03.0 0x00 0xdb015853\n");
+	fprintf(f, "vcpu 1\n");
+	for (unsigned i = 0; i < rounds; i++)
+		fprintf(f, "out8 0x3ff 0x%02x\nin8 0x3ff 0x%02x\n", i & 0xff, i & 0xff);
+	ASSERT_EQ(fclose(f), 0);
+}
+
+/* dmbsimctl run DOM FILE in the background: the guest's side, independent of any broker. */
+static pid_t run_scenario_async(uint32_t dom, const char *path)
+{
+	char exe[400], domid[16];
+	pid_t pid = fork();
+
+	ASSERT_TRUE(pid >= 0);
+	if (pid == 0) {
+		char log[400];
+		int fd;
+
+		snprintf(log, sizeof(log), "%s/scenario.log", test_tmpdir());
+		fd = open(log, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+		if (fd < 0 || dup2(fd, 1) < 0)
+			_exit(127);
+		snprintf(exe, sizeof(exe), "%s/bin/dmbsimctl", test_builddir());
+		snprintf(domid, sizeof(domid), "%u", dom);
+		execl(exe, "dmbsimctl", "--socket", bf.sim.sock, "run", domid, path, "--quiet",
+		      "--timeout", "120000", (char *)NULL);
+		_exit(127);
+	}
+	return pid;
+}
+
+static uint32_t attach_new(const char *name, unsigned vcpus)
+{
+	uint32_t dom = fixture_domain_create(&bf.sim, name, vcpus, SIM_DOMAIN_F_PAUSED);
+
+	ASSERT_TRUE(broker_wait_dms(&bf, dom, 3, "running", 10000));
+	return dom;
+}
+
+TEST_TIMEOUT(sigkill_mid_scenario_device_models_keep_serving_and_are_adopted, 180)
+{
+	static const char *const names[] = {"hostbridge", "uart", "pcitest"};
+	struct seen before[3], after[3];
+	char scn[300], out[8192];
+	uint64_t at_kill, later;
+	pid_t runner;
+	int status;
+	uint32_t dom;
+
+	bf.keep_dms = true;
+	broker_start(&bf, policy, NULL);
+	dom = attach_new("keep-1", 2);
+	for (unsigned i = 0; i < 3; i++)
+		look(dom, names[i], &before[i]);
+	snprintf(scn, sizeof(scn), "%s/long.scn", test_tmpdir());
+	write_long_scenario(scn, 15000); /* 60000 ops: under the 65536 a file may have */
+	runner = run_scenario_async(dom, scn);
+	/* Kill the broker once the scenario is well under way. */
+	for (unsigned i = 0; ioreqs(dom) < 2000; i++) {
+		ASSERT_LT(i, 10000u);
+		ASSERT_EQ(waitpid(runner, &status, WNOHANG), 0);
+		util_sleep_ns(1000000);
+	}
+	broker_kill(&bf);
+	at_kill = ioreqs(dom);
+	ASSERT_EQ(waitpid(runner, &status, WNOHANG), 0); /* still running: mid-scenario */
+	/* No broker: the device models go on serving the guest. */
+	util_sleep_ns(300000000);
+	later = ioreqs(dom);
+	ASSERT_GT(later, at_kill);
+	for (unsigned i = 0; i < 3; i++)
+		ASSERT_TRUE(alive(before[i].pid));
+	/* The next broker (this one stops everything on SIGTERM) adopts them all. */
+	bf.keep_dms = false;
+	broker_restart(&bf, NULL);
+	ASSERT_TRUE(broker_wait_dms(&bf, dom, 3, "running", 10000));
+	for (unsigned i = 0; i < 3; i++) {
+		look(dom, names[i], &after[i]);
+		assert_same(&before[i], &after[i]);
+	}
+	ASSERT_TRUE(broker_log_contains(&bf, "adopted 1 domain"));
+	/* The scenario, begun under the old broker, passes: not one op failed. */
+	ASSERT_EQ(waitpid(runner, &status, 0), runner);
+	ASSERT_TRUE(WIFEXITED(status));
+	ASSERT_EQ(WEXITSTATUS(status), 0);
+	/* `dmbrokerctl dms` shows the same device models. */
+	ASSERT_EQ(broker_ctl(&bf, out, sizeof(out), (const char *const[]){"dms", NULL}), 0);
+	for (unsigned i = 0; i < 3; i++) {
+		char pid[32];
+		snprintf(pid, sizeof(pid), "%lld", (long long)before[i].pid);
+		ASSERT_CONTAINS(out, pid);
+		ASSERT_CONTAINS(out, names[i]);
+	}
+	/* The adopted channels work: a DM-op (the UART raising IRQ 4) goes through the
+	 * new broker, and the broker can still ask for stats and restart one. */
+	{
+		/* OUT2 gates the line (as on a PC); then THR-empty interrupts on. */
+		struct scn_op ops[] = {
+		        {.kind = SCN_PIO_OUT,
+		         .size = 1,
+		         .addr = 0x3fc,
+		         .value = 0x08,
+		         .mask = 0xff},
+		        {.kind = SCN_PIO_OUT,
+		         .size = 1,
+		         .addr = 0x3f9,
+		         .value = 0x02,
+		         .mask = 0xff},
+		};
+		struct sim_domain_stats st;
+		uint64_t deadline = util_now_ns() + 5000000000ull;
+
+		ASSERT_EQ(fixture_run_ops(&bf.sim, dom, ops, 2, NULL, 0, NULL), 0);
+		do {
+			ASSERT_OK(fixture_domain_stats(&bf.sim, dom, &st));
+			if (st.isa_irq_levels & (1u << 4))
+				break;
+			util_sleep_ns(5000000);
+		} while (util_now_ns() < deadline);
+		ASSERT_TRUE(st.isa_irq_levels & (1u << 4));
+	}
+	ASSERT_EQ(broker_ctl(&bf, out, sizeof(out),
+	                     (const char *const[]){"restart", "1", "uart", NULL}),
+	          0);
+	ASSERT_TRUE(broker_wait_dms(&bf, dom, 3, "running", 10000));
+	look(dom, "uart", &after[1]);
+	ASSERT_NE(after[1].pid, before[1].pid);
+	ASSERT_FALSE(alive(before[1].pid));
+	ASSERT_EQ(fixture_run_scenario(&bf.sim, dom, "uart.scn", NULL, 0), 0);
+	/* --stop-on-exit: this broker stops adopted device models like its own. */
+	ASSERT_EQ(broker_stop(&bf), 0);
+	ASSERT_EQ(fixture_servers_in_use(&bf.sim, dom), 0);
+	ASSERT_EQ(fixture_processes_with_uid(UID_START, UID_COUNT), 0);
+	ASSERT_FALSE(state_file_exists(dom));
+}
+
+TEST_TIMEOUT(sigterm_leaves_them_running_and_one_that_died_meanwhile_is_restarted, 120)
+{
+	struct seen hb, uart, pci, now;
+	uint32_t dom;
+
+	bf.keep_dms = true;
+	broker_start(&bf, policy, NULL);
+	dom = attach_new("keep-2", 1);
+	look(dom, "hostbridge", &hb);
+	look(dom, "uart", &uart);
+	look(dom, "pcitest", &pci);
+	ASSERT_EQ(broker_stop(&bf), 0);
+	ASSERT_TRUE(broker_log_contains(&bf, "left the device models of 1 domain running"));
+	ASSERT_TRUE(state_file_exists(dom));
+	ASSERT_EQ(fixture_servers_in_use(&bf.sim, dom), 3);
+	ASSERT_EQ(fixture_run_scenario(&bf.sim, dom, "hostbridge.scn", NULL, 0), 0);
+	/* The UART dies while no broker watches. */
+	ASSERT_OK(kill((pid_t)uart.pid, SIGKILL));
+	while (alive(uart.pid))
+		util_sleep_ns(1000000);
+	bf.keep_dms = false;
+	broker_restart(&bf, NULL);
+	ASSERT_TRUE(broker_wait_dms(&bf, dom, 3, "running", 10000));
+	look(dom, "hostbridge", &now);
+	assert_same(&hb, &now);
+	look(dom, "pcitest", &now);
+	assert_same(&pci, &now);
+	/* Handled as a crash: on_crash (restart) on the server it had. */
+	look(dom, "uart", &now);
+	ASSERT_NE(now.pid, uart.pid);
+	ASSERT_EQ(now.server, uart.server);
+	ASSERT_EQ(now.restarts, 1);
+	ASSERT_TRUE(broker_log_contains(&bf, "event crash"));
+	ASSERT_EQ(fixture_run_scenario(&bf.sim, dom, "uart.scn", NULL, 0), 0);
+	ASSERT_EQ(broker_stop(&bf), 0);
+	ASSERT_EQ(fixture_processes_with_uid(UID_START, UID_COUNT), 0);
+}
+
+TEST_TIMEOUT(domain_destroyed_while_no_broker_ran_is_cleaned_up, 120)
+{
+	struct seen uart;
+	uint64_t deadline;
+	uint32_t dom;
+
+	bf.keep_dms = true;
+	broker_start(&bf, policy, NULL);
+	dom = attach_new("keep-3", 1);
+	look(dom, "uart", &uart);
+	broker_kill(&bf);
+	ASSERT_OK(hv_domain_destroy(bf.sim.hv, dom));
+	ASSERT_TRUE(alive(uart.pid)); /* nobody told it */
+	bf.keep_dms = false;
+	broker_restart(&bf, NULL);
+	/* The new broker stops what was left and forgets the domain. */
+	deadline = util_now_ns() + 5000000000ull;
+	while (fixture_processes_with_uid(UID_START, UID_COUNT) && util_now_ns() < deadline)
+		util_sleep_ns(10000000);
+	ASSERT_EQ(fixture_processes_with_uid(UID_START, UID_COUNT), 0);
+	ASSERT_FALSE(state_file_exists(dom));
+	ASSERT_TRUE(broker_log_contains(&bf, "is gone: stopping what was left"));
+	ASSERT_EQ(broker_stop(&bf), 0);
+}
+
+static const char fake_keep_policy[] =
+        "{\"version\": 1, \"uid_range\": {\"start\": 220000, \"count\": 100},"
+        "\"guests\": [{\"match\": {\"name\": \"keep*\"}, \"unpause\": true,"
+        " \"device_models\": [" UART ", {\"name\": \"rogue\", \"exec\": \"@PROGS@/rogue-dm\","
+        " \"args\": [\"-m\", \"fake-keep\"], \"claims\": {\"ports\": [\"0x510-0x51f\"]}}]}]}";
+
+TEST_TIMEOUT(device_model_holding_the_wrong_fds_is_not_adopted, 120)
+{
+	struct seen uart, rogue, now;
+	uint32_t dom;
+
+	bf.keep_dms = true;
+	broker_start(&bf, fake_keep_policy, NULL);
+	dom = fixture_domain_create(&bf.sim, "keep-4", 1, SIM_DOMAIN_F_PAUSED);
+	ASSERT_TRUE(broker_wait_dms(&bf, dom, 2, "running", 10000));
+	look(dom, "uart", &uart);
+	look(dom, "rogue", &rogue);
+	broker_kill(&bf);
+	bf.keep_dms = false;
+	broker_restart(&bf, NULL);
+	ASSERT_TRUE(broker_wait_dms(&bf, dom, 2, "running", 10000));
+	look(dom, "uart", &now);
+	assert_same(&uart, &now);
+	/* /dev/null where the broker's ends should be: killed and restarted, not trusted. */
+	look(dom, "rogue", &now);
+	ASSERT_NE(now.pid, rogue.pid);
+	ASSERT_FALSE(alive(rogue.pid));
+	ASSERT_EQ(now.restarts, 1);
+	ASSERT_EQ(broker_stop(&bf), 0);
+	ASSERT_EQ(fixture_processes_with_uid(UID_START, UID_COUNT), 0);
+}
+
+/* Start a second dmbrokerd next to the fixture's; returns its exit status, its stderr in buf. */
+static int second_broker(const char *state, const char *ctl, char *buf, size_t len)
+{
+	char exe[400], libexec[400], hv[300], log[400];
+	pid_t pid;
+	int status, fd;
+	ssize_t n;
+
+	snprintf(exe, sizeof(exe), "%s/bin/dmbrokerd", test_builddir());
+	snprintf(libexec, sizeof(libexec), "%s/libexec", fixture_dm_builddir());
+	snprintf(hv, sizeof(hv), "sim:%s", bf.sim.sock);
+	snprintf(log, sizeof(log), "%s/second.log", test_tmpdir());
+	pid = fork();
+	ASSERT_TRUE(pid >= 0);
+	if (pid == 0) {
+		int lfd = open(log, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+
+		if (lfd < 0 || dup2(lfd, 2) < 0)
+			_exit(127);
+		execl(exe, "dmbrokerd", "--hypervisor", hv, "--policy", bf.policy, "--control", ctl,
+		      "--state-dir", state, "--libexec-dir", libexec, "--stop-on-exit",
+		      (char *)NULL);
+		_exit(127);
+	}
+	ASSERT_EQ(waitpid(pid, &status, 0), pid);
+	fd = open(log, O_RDONLY | O_CLOEXEC);
+	ASSERT_TRUE(fd >= 0);
+	n = read(fd, buf, len - 1);
+	close(fd);
+	buf[n > 0 ? n : 0] = '\0';
+	return status;
+}
+
+TEST_TIMEOUT(second_broker_on_the_same_state_or_control_socket_is_refused, 60)
+{
+	char buf[4096], other[400];
+	int status;
+
+	broker_start(&bf, policy, NULL);
+	/* The same state directory: it would adopt the first one's device models. */
+	snprintf(other, sizeof(other), "%s/other.sock", test_tmpdir());
+	status = second_broker(bf.state, other, buf, sizeof(buf));
+	ASSERT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 1);
+	ASSERT_CONTAINS(buf, "is in use by another dmbrokerd with pid");
+	/* The same control socket: a live one is not replaced as if it were stale. */
+	snprintf(other, sizeof(other), "%s/other-state", test_tmpdir());
+	status = second_broker(other, bf.ctl, buf, sizeof(buf));
+	ASSERT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 1);
+	ASSERT_CONTAINS(buf, "in use");
+	/* The first broker was not disturbed. */
+	ASSERT_EQ(broker_ctl(&bf, buf, sizeof(buf), (const char *const[]){"status", NULL}), 0);
+	ASSERT_EQ(broker_stop(&bf), 0);
+}
