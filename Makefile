@@ -180,28 +180,29 @@ $(SCN2C): $(O)/tests/xen/scn2c.o $(LIBSIM) $(LIBCOMMON)
 	$(call msg,LD,$@)
 	$(Q)$(CC) $(ALL_LDFLAGS) -o $@ $^
 
-XEN_GUESTS := all devices uart crash bench
-XEN_GUEST_SCN_all    := tests/scenarios/all.scn
+XEN_GUESTS            := all devices uart crash bench
+XEN_GUEST_SCN_all     := tests/scenarios/all.scn
 XEN_GUEST_SCN_devices := $(addprefix tests/scenarios/,hostbridge.scn unclaimed.scn pcitest.scn \
                          barmove.scn)
-XEN_GUEST_SCN_uart   := tests/scenarios/uart.scn
-XEN_GUEST_SCN_crash  := tests/scenarios/crash.scn
-XEN_GUEST_SCN_bench  := tests/scenarios/echo.scn
+XEN_GUEST_SCN_uart    := tests/scenarios/uart.scn
+XEN_GUEST_SCN_crash   := tests/scenarios/crash.scn
 XEN_GUEST_DEFS_crash  := -DSCN_REPEAT=20
-XEN_GUEST_DEFS_bench := -DBENCH_PORT=0x510 -DBENCH_N=2000
+XEN_GUEST_SCN_bench   := tests/scenarios/echo.scn
+XEN_GUEST_DEFS_bench  := -DBENCH_PORT=0x510 -DBENCH_N=2000
 
-GUEST_CC     := gcc
-GUEST_LD     := ld
-GUEST_CFLAGS := -m32 -march=i686 -std=gnu11 -O2 -g -ffreestanding -nostdlib -fno-pic -fno-pie \
-                -fno-stack-protector -fno-asynchronous-unwind-tables -mno-sse -mno-mmx \
-                -Wall -Wextra -Werror -Wmissing-prototypes -Wstrict-prototypes -Itests/xen/guest
+GUEST_CC      := gcc
+GUEST_LD      := ld
+GUEST_CFLAGS  := -m32 -march=i686 -std=gnu11 -O2 -g -ffreestanding -nostdlib -fno-pic -fno-pie \
+                 -fno-stack-protector -fno-asynchronous-unwind-tables -mno-sse -mno-mmx \
+                 -Wall -Wextra -Werror -Wmissing-prototypes -Wstrict-prototypes -Itests/xen/guest
 GUEST_LDFLAGS := -m elf_i386 -nostdlib -static -T tests/xen/guest/guest.ld \
-                $(shell $(GUEST_LD) --help 2>/dev/null | grep -q no-warn-rwx-segments && \
-                        echo --no-warn-rwx-segments)
-GUEST_HDRS   := tests/xen/guest/guest.h tests/xen/guest/scn-table.h
-GUEST_OBJS    = $(addprefix $(XENT)/obj-$(1)/,head.o cpu.o runner.o table.o)
+                 $(shell $(GUEST_LD) --help 2>/dev/null | grep -q no-warn-rwx-segments && \
+                         echo --no-warn-rwx-segments)
+GUEST_HDRS    := tests/xen/guest/guest.h tests/xen/guest/scn-table.h
+GUEST_OBJS     = $(addprefix $(XENT)/obj-$(1)/,head.o cpu.o runner.o table.o)
 
-# One object directory per image: XEN_GUEST_DEFS_NAME may change any object.
+# One object directory per image: XEN_GUEST_DEFS_NAME may change any object
+# (and the Makefile holds them, hence the dependency).
 define xen_guest
 $(XENT)/obj-$(1)/table.c: $(XEN_GUEST_SCN_$(1)) $(SCN2C)
 	@mkdir -p $$(dir $$@)
@@ -233,8 +234,12 @@ XEN_GUEST_ELFS := $(foreach g,$(XEN_GUESTS),$(XENT)/guest-$(g).elf)
 .PHONY: xen-guests check-xen
 xen-guests: $(SCN2C) $(XEN_GUEST_ELFS)
 
-# Not part of `make check`: needs the Debian archive (tests/xen/fetch.sh) and a few minutes.
-check-xen: programs tests xen-guests
+# Not part of `make check`: needs the Debian archive (tests/xen/fetch.sh) and
+# a minute or two.  dom0 gets the programs, the device models and tests/progs.
+check-xen: programs $(TPROGS) xen-guests
+	@tests/xen/scn2c-test.sh $(BUILD) > $(XENT)/scn2c-test.log || \
+		{ cat $(XENT)/scn2c-test.log; exit 1; }
+	@tail -n 1 $(XENT)/scn2c-test.log
 	@tests/xen/fetch.sh
 	@tests/xen/build-initramfs.sh $(BUILD)
 	@tests/xen/run.sh $(BUILD)
@@ -331,7 +336,7 @@ FUZZ_CFLAGS := -std=c11 -D_GNU_SOURCE -D__XEN_TOOLS__ -I. $(filter-out -Werror,$
                -fsanitize=fuzzer-no-link -MMD -MP
 FUZZ_LIBS   := $(PKG_LIBS_EVENT) $(PKG_LIBS_JSON) $(PKG_LIBS_SECCOMP) $(PKG_LIBS_CAPNG) \
                $(XEN_LIBS) -lpthread
-# A target never starts a process: the fakes in tests/fuzz/fakehv.c trap if it tries.
+# A target never starts a process: tests/fuzz/fakehv.c stands in for sandbox_spawn().
 FUZZ_WRAP   := -Wl,--wrap=sandbox_spawn
 
 fuzzobj = $(patsubst %.c,$(FUZZ_O)/%.o,$(1))

@@ -21,6 +21,9 @@ mkdir -p "$C"
 C=$(cd "$C" && pwd)
 
 die() { echo "fetch.sh: $*" >&2; exit 1; }
+for t in apt-get apt-cache dpkg depmod xz zcat od; do
+	command -v $t > /dev/null || die "$t missing (apt-get install apt dpkg kmod xz-utils gzip coreutils)"
+done
 
 # The kernel ABI the linux-image-amd64 metapackage points at right now.
 KVER=${KVER:-$(apt-cache depends linux-image-amd64 2>/dev/null |
@@ -48,10 +51,12 @@ if [ ${#missing[@]} -gt 0 ]; then
 	# apt's _apt user may not write here; apt then downloads as root and says so.
 	(cd "$C/debs" && apt-get download "${missing[@]}" 2>&1 | grep -v '^W: Download is performed unsandboxed') ||
 		true
+	still=()
 	for p in "${missing[@]}"; do
-		compgen -G "$C/debs/${p}_*.deb" > /dev/null ||
-			die "apt-get download $p failed (no network to the Debian archive? run apt-get update?)"
+		compgen -G "$C/debs/${p}_*.deb" > /dev/null || still+=("$p")
 	done
+	[ ${#still[@]} = 0 ] ||
+		die "apt-get download failed, missing: ${still[*]} (see apt's message above; no route to the Debian archive? apt-get update?)"
 fi
 
 # ---- unpack (dpkg -x: files only, no maintainer scripts, no dpkg database)

@@ -41,13 +41,15 @@ static void usage(FILE *f)
 static void op_name(const struct scn_op *op, char *buf, size_t len)
 {
 	char line[256];
+	size_t n;
 
-	if (scenario_format_op(op, line, sizeof(line)) < 0) {
-		snprintf(buf, len, "op");
-		return;
-	}
-	line[strcspn(line, " ")] = '\0';
-	snprintf(buf, len, "%s", line);
+	if (scenario_format_op(op, line, sizeof(line)) < 0)
+		snprintf(line, sizeof(line), "op");
+	n = strcspn(line, " ");
+	if (n >= len)
+		n = len - 1;
+	memcpy(buf, line, n);
+	buf[n] = '\0';
 }
 
 /* What the guest cannot run; prints the first problem and returns -EINVAL. */
@@ -61,7 +63,8 @@ static int check_guest_limits(const char *path, const struct scenario *s)
 		op_name(op, name, sizeof(name));
 		if (op->vcpu >= GUEST_VCPUS) {
 			fprintf(stderr,
-			        "%s:%" PRIu32 ": %s: vcpu %u: the Xen test guest runs at most %u vCPUs\n",
+			        "%s:%" PRIu32
+			        ": %s: vcpu %u: the Xen test guest runs at most %u vCPUs\n",
 			        path, op->line, name, op->vcpu, GUEST_VCPUS);
 			return -EINVAL;
 		}
@@ -105,8 +108,7 @@ static int check_guest_limits(const char *path, const struct scenario *s)
 }
 
 /* The name goes into report lines as one token: keep it plain and short. */
-static int check_name(const char *path, const struct scenario *s, struct scenario **all,
-                      unsigned n)
+static int check_name(const char *path, const struct scenario *s, struct scenario **all, unsigned n)
 {
 	size_t len = strlen(s->name);
 
@@ -129,17 +131,11 @@ static int check_name(const char *path, const struct scenario *s, struct scenari
 
 enum field { F_KIND, F_VCPU, F_SIZE, F_LINE, F_ADDR, F_VALUE, F_MASK };
 
-static const struct {
-	const char *name, *ctype;
-} fields[] = {
-        [F_KIND] = {"kind", "unsigned short"},
-        [F_VCPU] = {"vcpu", "unsigned char"},
-        [F_SIZE] = {"size", "unsigned char"},
-        [F_LINE] = {"line", "unsigned"},
-        [F_ADDR] = {"addr", "unsigned long long"},
-        [F_VALUE] = {"value", "unsigned long long"},
-        [F_MASK] = {"mask", "unsigned long long"},
-};
+/* per field: its name in the generated arrays and the C type that holds it */
+static const char *const field_name[] = {"kind", "vcpu", "size", "line", "addr", "value", "mask"};
+static const char *const field_ctype[] = {
+        "unsigned short",     "unsigned char",      "unsigned char",     "unsigned",
+        "unsigned long long", "unsigned long long", "unsigned long long"};
 
 static uint64_t field_of(const struct scn_op *op, enum field which)
 {
@@ -165,13 +161,10 @@ static uint64_t field_of(const struct scn_op *op, enum field which)
 /* One field of every op as a C array "scnIDX_FIELD", six values a line. */
 static void emit_field(FILE *f, unsigned idx, const struct scenario *s, enum field which)
 {
-	fprintf(f, "static const %s scn%u_%s[] = {", fields[which].ctype, idx, fields[which].name);
-	for (unsigned i = 0; i < s->n_ops; i++) {
-		uint64_t v = field_of(&s->ops[i], which);
-
-		fprintf(f, "%s0x%" PRIx64 "%s,", i % 6 ? " " : "\n\t", v,
-		        v > 0xffffffffu ? "ull" : v > 0x7fffffffu ? "u" : "");
-	}
+	fprintf(f, "static const %s scn%u_%s[] = {", field_ctype[which], idx, field_name[which]);
+	/* hex constants take the unsigned type they need: no suffix */
+	for (unsigned i = 0; i < s->n_ops; i++)
+		fprintf(f, "%s0x%" PRIx64 ",", i % 6 ? " " : "\n\t", field_of(&s->ops[i], which));
 	fprintf(f, "\n};\n");
 }
 
@@ -191,7 +184,8 @@ static int emit(FILE *f, struct scenario **all, char **paths, unsigned n)
 	fprintf(f, "\nconst struct gscn gscn_table[] = {\n");
 	for (unsigned i = 0; i < n; i++)
 		fprintf(f,
-		        "\t{\"%s\", %u, %u, scn%u_kind, scn%u_vcpu, scn%u_size, scn%u_line, "
+		        "\t{\"%s\", %u, %u, scn%u_kind, scn%u_vcpu, scn%u_size, "
+		        "scn%u_line, "
 		        "scn%u_addr, scn%u_value, scn%u_mask},\n",
 		        all[i]->name, all[i]->n_ops, all[i]->nr_vcpus, i, i, i, i, i, i, i);
 	fprintf(f, "};\nconst unsigned gscn_count = %u;\n", n);
