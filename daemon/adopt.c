@@ -21,6 +21,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -275,6 +276,7 @@ static void adopt_dm(struct bdm *dm, json_object *rec)
 		dm_kill(dm);
 		dm_stop(dm, false);
 	}
+	dm_drop_cgroup(dm); /* dm_stop did if it was alive; if it was not, its empty leaf stays */
 	dm->pid = -1;
 	r = hv_ports_bind(b->hv, dm->dom->domid, dm->server, dm->dom->nr_vcpus, dm->pages,
 	                  &dm->ports);
@@ -288,8 +290,12 @@ static void adopt_dm(struct bdm *dm, json_object *rec)
 
 /* ---- one domain ------------------------------------------------------------- */
 
-/* Its domain is gone: whatever is left of its device models goes too. */
-static void reap_stale(struct broker *b, json_object *dms)
+/*
+ * What is left of a domain's device models goes: the domain is gone, or its
+ * attach never completed.  destroy_servers: the domain is still there and
+ * its servers with it.
+ */
+static void reap_stale(struct broker *b, uint32_t domid, json_object *dms, bool destroy_servers)
 {
 	for (size_t i = 0; dms && i < json_object_array_length(dms); i++) {
 		json_object *rec = json_object_array_get_idx(dms, i);
@@ -298,13 +304,20 @@ static void reap_stale(struct broker *b, json_object *dms)
 		                  (uid_t)jint(rec, "uid", 0));
 
 		if (fd >= 0) {
+			struct pollfd pfd = {.fd = fd, .events = POLLIN};
+
+			/* Gone before its leaf is removed: a leaf with a process cannot be. */
 			(void)syscall(SYS_pidfd_send_signal, fd, SIGKILL, NULL, 0);
+			(void)poll(&pfd, 1, 2000);
 			close(fd);
 		}
 		if (b->cg && *jstr(rec, "cgroup") && cgroup_name_valid(jstr(rec, "cgroup"))) {
 			(void)cgroup_leaf_kill(b->cg, jstr(rec, "cgroup"));
 			(void)cgroup_leaf_remove(b->cg, jstr(rec, "cgroup"));
 		}
+		if (destroy_servers && jint(rec, "server", -1) >= 0 &&
+		    jint(rec, "server", -1) <= UINT16_MAX)
+			(void)hv_destroy_server(b->hv, domid, (uint16_t)jint(rec, "server", -1));
 	}
 }
 
@@ -319,6 +332,7 @@ static struct policy *load_snapshot(struct broker *b, const char *name)
 	return p;
 }
 
+/* 1: adopted; 0: nothing left to adopt (cleaned up instead); -errno: left alone. */
 static int adopt_domain(struct broker *b, json_object *o)
 {
 	uint32_t domid = (uint32_t)jint(o, "domid", -1);
@@ -336,7 +350,15 @@ static int adopt_domain(struct broker *b, json_object *o)
 	    info.nr_vcpus != (unsigned)jint(o, "nr_vcpus", 0)) {
 		log_notice("dom%u (%s) is gone: stopping what was left of its device models", domid,
 		           jstr(o, "name"));
-		reap_stale(b, dms);
+		reap_stale(b, domid, dms, false);
+		state_remove_domain(b, domid);
+		return 0;
+	}
+	if (json_object_get_boolean(json_object_object_get(o, "attaching"))) {
+		/* Undone as a failed attach would be; a paused domain is attached afresh. */
+		log_notice("dom%u (%s): its attach never completed: undoing it", domid,
+			   jstr(o, "name"));
+		reap_stale(b, domid, dms, true);
 		state_remove_domain(b, domid);
 		return 0;
 	}
@@ -368,7 +390,7 @@ static int adopt_domain(struct broker *b, json_object *o)
 	for (unsigned i = 0; i < d->n_dms; i++)
 		adopt_dm(&d->dms[i], json_object_array_get_idx(dms, i));
 	(void)state_save_domain(d);
-	return 0;
+	return 1;
 }
 
 int adopt_all(struct broker *b)
@@ -377,6 +399,7 @@ int adopt_all(struct broker *b)
 	struct dirent *de;
 	DIR *dh;
 	unsigned n = 0;
+	int r;
 
 	snprintf(dir, sizeof(dir), "%s/domains", b->cfg.state_dir);
 	dh = opendir(dir);
@@ -391,10 +414,11 @@ int adopt_all(struct broker *b)
 			continue;
 		snprintf(path, sizeof(path), "%s/%s", dir, de->d_name);
 		o = json_object_from_file(path);
-		if (!o || adopt_domain(b, o) < 0)
+		r = o ? adopt_domain(b, o) : -EINVAL;
+		if (r < 0)
 			log_error("state file %s: cannot adopt what it describes", path);
 		else
-			n++;
+			n += (unsigned)r;
 		json_object_put(o);
 	}
 	closedir(dh);

@@ -271,6 +271,7 @@ int attach_domain(struct broker *b, uint32_t domid, attach_done_fn done, void *o
 		domain_teardown(d, false);
 		return r;
 	}
+	(void)state_save_domain(d); /* what to undo if the broker dies before it completes */
 	tv.tv_sec = b->cfg.ready_timeout_ms / 1000;
 	tv.tv_usec = (b->cfg.ready_timeout_ms % 1000) * 1000;
 	evtimer_add(d->ev_timeout, &tv);

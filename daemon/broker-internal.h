@@ -151,6 +151,8 @@ void dm_release(struct bdm *dm);
 void dm_kill(struct bdm *dm);
 void dm_reap(struct bdm *dm);
 void dm_forget(struct bdm *dm);
+/* Kill what is left in its cgroup leaf and remove the leaf. */
+void dm_drop_cgroup(struct bdm *dm);
 int dm_watch(struct bdm *dm);
 const char *dm_state_name(enum dm_state s);
 

@@ -140,7 +140,7 @@ static int make_cgroup(struct bdm *dm)
 	                          &dm->cgroup_fd);
 }
 
-static void drop_cgroup(struct bdm *dm)
+void dm_drop_cgroup(struct bdm *dm)
 {
 	struct broker *b = dm->dom->b;
 
@@ -303,7 +303,7 @@ out:
 	util_close(err_w);
 	util_close(exec_fd);
 	if (r < 0 && dm->pid <= 0) {
-		drop_cgroup(dm);
+		dm_drop_cgroup(dm);
 		release_user(dm);
 	}
 	return r;
@@ -331,7 +331,8 @@ int dm_start_serving(struct bdm *dm)
 		return log_errno(r, "dom%u/%s: send the ports", domid_of(dm), dm->cfg->name);
 	dm->state = DM_RUNNING;
 	broker_event(b, "ready", dm->dom, dm, "serving on server %u", dm->server);
-	(void)state_save_domain(dm->dom);
+	if (dm->dom->state == BD_RUNNING) /* a restart; an attach saves once when complete */
+		(void)state_save_domain(dm->dom);
 	return 0;
 }
 
@@ -386,7 +387,7 @@ void dm_reap(struct bdm *dm)
 	forget_channel(dm);
 	if (dm->log)
 		logcap_drain(dm->log);
-	drop_cgroup(dm);
+	dm_drop_cgroup(dm);
 	release_user(dm);
 }
 

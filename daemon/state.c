@@ -228,8 +228,8 @@ int state_save_domain(struct bdomain *d)
 	json_object *o, *dms;
 	int r;
 
-	if (d->state != BD_RUNNING)
-		return 0; /* only a complete attach is worth re-adopting */
+	if (d->state == BD_DETACHING)
+		return 0;
 	r = snapshot_policy(b, d->policy, snap, sizeof(snap));
 	if (r < 0)
 		return log_errno(r, "dom%u: save the policy snapshot", d->domid);
@@ -239,6 +239,8 @@ int state_save_domain(struct bdomain *d)
 	json_object_object_add(o, "domid", json_object_new_int64(d->domid));
 	json_object_object_add(o, "name", json_object_new_string(d->name));
 	json_object_object_add(o, "nr_vcpus", json_object_new_int64(d->nr_vcpus));
+	/* Half an attach is not adopted but undone: this says what there is to undo. */
+	json_object_object_add(o, "attaching", json_object_new_boolean(d->state == BD_ATTACHING));
 	json_object_object_add(o, "policy", json_object_new_string(snap));
 	json_object_object_add(o, "guest",
 	                       json_object_new_int64((int64_t)(d->guest - d->policy->guests)));

@@ -16,6 +16,7 @@
  *   fds         once serving, send DMP_DMOP frames carrying fds
  *   flood       once serving, send DMP_STATS frames as fast as possible
  *   exit-early  exit before READY
+ *   never-ready take the handoff, then never say READY (the attach waits)
  *   dmop-foreign after PORTS, ask for a BAR move of a device it does not own
  *   fake-keep   drop the broker's kept ends and hold /dev/null at their numbers
  *               (a restarted broker must not adopt it), then behave
@@ -146,6 +147,8 @@ int main(int argc, char **argv)
 	frame_release(&fr);
 	if (!strcmp(mode, "exit-early"))
 		_exit(7);
+	while (!strcmp(mode, "never-ready"))
+		pause();
 	if (!strcmp(mode, "garbage-early"))
 		junk_frames("garbage"); /* instead of READY: the attach must fail */
 	if (frame_send(DMP_FD, DMP_READY, 0, NULL, 0, NULL, 0) < 0)

@@ -334,6 +334,45 @@ TEST_TIMEOUT(device_model_holding_the_wrong_fds_is_not_adopted, 120)
 	ASSERT_EQ(fixture_processes_with_uid(UID_START, UID_COUNT), 0);
 }
 
+static const char never_ready_policy[] =
+        "{\"version\": 1, \"uid_range\": {\"start\": 220000, \"count\": 100},"
+        "\"guests\": [{\"match\": {\"name\": \"keep*\"}, \"unpause\": true,"
+        " \"device_models\": [" UART ", {\"name\": \"slow\", \"exec\": \"@PROGS@/rogue-dm\","
+        " \"args\": [\"-m\", \"never-ready\"], \"claims\": {\"ports\": [\"0x510-0x51f\"]}}]}]}";
+
+TEST_TIMEOUT(attach_cut_short_by_sigkill_is_undone_and_done_again, 120)
+{
+	struct seen uart, slow, now;
+	uint32_t dom;
+
+	bf.keep_dms = true;
+	broker_start(&bf, never_ready_policy, NULL);
+	dom = fixture_domain_create(&bf.sim, "keep-5", 2, SIM_DOMAIN_F_PAUSED);
+	/* The UART is ready, the other never will be: the attach waits (5 s at most). */
+	ASSERT_TRUE(broker_wait_dms(&bf, dom, 1, "ready", 10000));
+	look(dom, "uart", &uart);
+	look(dom, "slow", &slow);
+	ASSERT_TRUE(state_file_exists(dom));
+	broker_kill(&bf);
+	ASSERT_TRUE(alive(uart.pid) && alive(slow.pid));
+	ASSERT_EQ(fixture_servers_in_use(&bf.sim, dom), 2);
+	/* The next broker undoes the half attach and, the domain still paused, attaches it
+	 * afresh under the policy it now has. */
+	broker_write_policy(&bf, policy);
+	bf.keep_dms = false;
+	broker_restart(&bf, NULL);
+	ASSERT_TRUE(broker_wait_dms(&bf, dom, 3, "running", 10000));
+	ASSERT_TRUE(broker_log_contains(&bf, "its attach never completed: undoing it"));
+	ASSERT_FALSE(alive(uart.pid));
+	ASSERT_FALSE(alive(slow.pid));
+	look(dom, "uart", &now);
+	ASSERT_NE(now.pid, uart.pid);
+	ASSERT_EQ(fixture_servers_in_use(&bf.sim, dom), 3); /* the two old ones are gone */
+	ASSERT_EQ(fixture_run_scenario(&bf.sim, dom, "all.scn", NULL, 0), 0);
+	ASSERT_EQ(broker_stop(&bf), 0);
+	ASSERT_EQ(fixture_processes_with_uid(UID_START, UID_COUNT), 0);
+}
+
 /* Start a second dmbrokerd next to the fixture's; returns its exit status, its stderr in buf. */
 static int second_broker(const char *state, const char *ctl, char *buf, size_t len)
 {
