@@ -90,8 +90,12 @@ int sdn_listen_fd(const char *name)
 	    !for_us("LISTEN_PID"))
 		return -1;
 	/* Without names, a single passed fd is the one. */
-	if (!names)
-		return count == 1 ? 3 : -1;
+	if (!names) {
+		if (count != 1)
+			return -1;
+		(void)util_set_cloexec(3);
+		return 3;
+	}
 	for (const char *p = names; *p && idx < count; idx++) {
 		const char *e = strchr(p, ':');
 		size_t len = e ? (size_t)(e - p) : strlen(p);

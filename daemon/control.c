@@ -7,6 +7,7 @@
  * are bounded in size; clients are bounded in number.
  */
 #include <errno.h>
+#include <stddef.h>
 #include <grp.h>
 #include <stdio.h>
 #include <string.h>
@@ -20,6 +21,7 @@
 #include <event2/listener.h>
 
 #include "common/log.h"
+#include "common/sdnotify.h"
 #include "common/util.h"
 #include "daemon/broker-internal.h"
 #include "daemon/verify.h"
@@ -33,7 +35,7 @@ struct client {
 	struct bufferevent *bev;
 	uid_t uid;
 	pid_t pid;
-	bool waiting; /* an attach reply is pending */
+	bool waiting;   /* an attach reply is pending */
 	bool following; /* subscribed to the event stream (events --follow) */
 	bool closing;
 	struct client *next;
@@ -43,6 +45,7 @@ struct control {
 	struct broker *b;
 	struct evconnlistener *lst;
 	char path[108];
+	bool activated; /* passed by systemd: not ours to unlink */
 	gid_t admin_gid;
 	bool has_admin;
 	struct client *clients;
@@ -497,12 +500,12 @@ static const struct {
 	const char *name;
 	void (*fn)(struct client *c, json_object *req);
 } commands[] = {
-        {"status", cmd_status}, {"domains", cmd_domains},
-        {"dms", cmd_dms},       {"attach", cmd_attach},
-        {"detach", cmd_detach}, {"restart", cmd_restart},
-        {"logs", cmd_logs},     {"policy-reload", cmd_policy_reload},
-        {"verify", cmd_verify},
-        {"events", cmd_events}, {"metrics", cmd_metrics},
+        {"status", cmd_status},   {"domains", cmd_domains},
+        {"dms", cmd_dms},         {"attach", cmd_attach},
+        {"detach", cmd_detach},   {"restart", cmd_restart},
+        {"logs", cmd_logs},       {"policy-reload", cmd_policy_reload},
+        {"verify", cmd_verify},   {"events", cmd_events},
+        {"metrics", cmd_metrics},
 };
 
 static void dispatch(struct client *c, const char *line, size_t len)
@@ -677,8 +680,8 @@ static int listen_socket(struct control *ctl, const char *path)
 		return -errno;
 	/* Replace a stale socket (a killed broker's), never a live one or anything else. */
 	if (lstat(path, &st) == 0) {
-		if (!S_ISSOCK(st.st_mode) ||
-		    connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0 || errno == EAGAIN) {
+		if (!S_ISSOCK(st.st_mode) || connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0 ||
+		    errno == EAGAIN) {
 			close(fd);
 			return S_ISSOCK(st.st_mode) ? -EADDRINUSE : -EEXIST;
 		}
@@ -691,6 +694,38 @@ static int listen_socket(struct control *ctl, const char *path)
 		close(fd);
 		return r;
 	}
+	return fd;
+}
+
+/*
+ * Socket activation (dmbrokerd.socket, FileDescriptorName=control): systemd
+ * owns the socket, so requests wait in its queue while the broker restarts.
+ * -ENOENT when none was passed.  The path must be the one we were told, so
+ * that dmbrokerctl and the broker agree.
+ */
+static int activated_socket(struct control *ctl, const char *path)
+{
+	struct sockaddr_un sa;
+	socklen_t len = sizeof(sa);
+	int fd = sdn_listen_fd("control"), type = 0, listening = 0;
+	socklen_t ilen = sizeof(int);
+
+	if (fd < 0)
+		return -ENOENT;
+	if (getsockname(fd, (struct sockaddr *)&sa, &len) < 0 || sa.sun_family != AF_UNIX ||
+	    getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &ilen) < 0 || type != SOCK_STREAM ||
+	    getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &listening, &ilen) < 0 || !listening)
+		return log_errno(-EBADF, "the socket passed by systemd is not a listening "
+		                         "AF_UNIX stream socket");
+	if (len <= offsetof(struct sockaddr_un, sun_path) ||
+	    strncmp(sa.sun_path, path, sizeof(sa.sun_path)))
+		log_warn("control socket: systemd passed %.108s, not %s; using it", sa.sun_path,
+		         path);
+	if (util_set_nonblock(fd, true) < 0)
+		return -errno;
+	ctl->activated = true;
+	snprintf(ctl->path, sizeof(ctl->path), "%.107s", sa.sun_path);
+	log_info("control socket %s from systemd (socket activation)", ctl->path);
 	return fd;
 }
 
@@ -712,11 +747,14 @@ int control_new(struct broker *b, const char *path, const char *admin_group, str
 		ctl->admin_gid = g->gr_gid;
 		ctl->has_admin = g->gr_gid != 0;
 	}
-	fd = listen_socket(ctl, path);
+	fd = activated_socket(ctl, path);
+	if (fd == -ENOENT)
+		fd = listen_socket(ctl, path);
 	if (fd < 0) {
 		free(ctl);
 		if (fd == -EADDRINUSE)
-			return log_errno(fd, "control socket %s: in use by another dmbrokerd", path);
+			return log_errno(fd, "control socket %s: in use by another dmbrokerd",
+			                 path);
 		return log_errno(fd, "control socket %s", path);
 	}
 	ctl->lst = evconnlistener_new(b->base, on_accept, ctl, LEV_OPT_CLOSE_ON_FREE, -1, fd);
@@ -736,6 +774,7 @@ void control_free(struct control *ctl)
 	while (ctl->clients)
 		client_free(ctl->clients);
 	evconnlistener_free(ctl->lst);
-	(void)unlink(ctl->path);
+	if (!ctl->activated)
+		(void)unlink(ctl->path);
 	free(ctl);
 }

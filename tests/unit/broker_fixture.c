@@ -103,6 +103,18 @@ static void broker_launch(struct broker_fixture *bf, const char *const *extra)
 
 		if (!bf->keep_dms)
 			argv[n++] = "--stop-on-exit";
+		if (bf->activation_fd > 0) {
+			/* As systemd passes a socket: fd 3, LISTEN_PID naming the receiver. */
+			char pid[16];
+
+			snprintf(pid, sizeof(pid), "%d", (int)getpid());
+			/* dup2 onto itself would keep FD_CLOEXEC: clear it by hand then. */
+			if ((bf->activation_fd == 3 ? fcntl(3, F_SETFD, 0)
+			                            : dup2(bf->activation_fd, 3)) < 0 ||
+			    setenv("LISTEN_FDS", "1", 1) < 0 || setenv("LISTEN_PID", pid, 1) < 0 ||
+			    setenv("LISTEN_FDNAMES", "control", 1) < 0)
+				_exit(127);
+		}
 		for (unsigned i = 0; extra && extra[i] && n < 39; i++)
 			argv[n++] = extra[i];
 		if (lfd < 0 || dup2(lfd, 1) < 0 || dup2(lfd, 2) < 0)

@@ -40,6 +40,8 @@ struct broker_fixture {
 	char log[256];
 	/* Set before broker_start: SIGTERM leaves the device models running (no --stop-on-exit). */
 	bool keep_dms;
+	/* Set before starting: pass this listening socket as systemd's socket activation does. */
+	int activation_fd;
 };
 
 /*

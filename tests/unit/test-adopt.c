@@ -13,7 +13,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -425,4 +427,66 @@ TEST_TIMEOUT(second_broker_on_the_same_state_or_control_socket_is_refused, 60)
 	/* The first broker was not disturbed. */
 	ASSERT_EQ(broker_ctl(&bf, buf, sizeof(buf), (const char *const[]){"status", NULL}), 0);
 	ASSERT_EQ(broker_stop(&bf), 0);
+}
+
+/* A listening socket at the fixture's control path, as dmbrokerd.socket would make it. */
+static int make_activation_socket(void)
+{
+	struct sockaddr_un sa = {.sun_family = AF_UNIX};
+	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+
+	ASSERT_TRUE(fd >= 0);
+	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s/ctl.sock", test_tmpdir());
+	ASSERT_OK(bind(fd, (struct sockaddr *)&sa, sizeof(sa)));
+	ASSERT_OK(listen(fd, 16));
+	return fd;
+}
+
+TEST_TIMEOUT(socket_activated_control_requests_wait_across_a_restart, 120)
+{
+	struct seen uart;
+	char buf[8192], pidstr[32];
+	struct stat st;
+	int p[2], status;
+	pid_t client;
+	ssize_t n;
+	uint32_t dom;
+
+	bf.activation_fd = make_activation_socket();
+	bf.keep_dms = true;
+	broker_start(&bf, policy, NULL);
+	dom = attach_new("keep-6", 1);
+	look(dom, "uart", &uart);
+	ASSERT_TRUE(broker_log_contains(&bf, "from systemd (socket activation)"));
+	ASSERT_EQ(broker_stop(&bf), 0);
+	/* systemd's socket: the broker did not unlink it, and it still takes connections. */
+	ASSERT_OK(stat(bf.ctl, &st));
+	ASSERT_TRUE(S_ISSOCK(st.st_mode));
+	ASSERT_EQ(pipe(p), 0);
+	client = fork();
+	ASSERT_TRUE(client >= 0);
+	if (client == 0) {
+		json_object *rep = broker_call(&bf, "{\"cmd\":\"dms\"}");
+		const char *s =
+		        rep ? json_object_to_json_string_ext(rep, JSON_C_TO_STRING_PLAIN) : "";
+
+		(void)!write(p[1], s, strlen(s));
+		_exit(rep ? 0 : 1);
+	}
+	close(p[1]);
+	util_sleep_ns(200000000); /* the request waits in the socket's queue */
+	ASSERT_EQ(waitpid(client, &status, WNOHANG), 0);
+	bf.keep_dms = false;
+	broker_restart(&bf, NULL);
+	ASSERT_EQ(waitpid(client, &status, 0), client);
+	ASSERT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+	n = read(p[0], buf, sizeof(buf) - 1);
+	close(p[0]);
+	ASSERT_GT(n, 0);
+	buf[n] = '\0';
+	/* Answered by the new broker, after adoption: the same UART. */
+	snprintf(pidstr, sizeof(pidstr), "\"pid\":%lld", (long long)uart.pid);
+	ASSERT_CONTAINS(buf, pidstr);
+	ASSERT_EQ(broker_stop(&bf), 0);
+	close(bf.activation_fd);
 }
