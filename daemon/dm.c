@@ -344,6 +344,9 @@ void dm_kill(struct bdm *dm)
 
 	if (dm->pidfd >= 0)
 		(void)syscall(SYS_pidfd_send_signal, dm->pidfd, SIGKILL, NULL, 0);
+	/* Not another word from it: a READY read before its pidfd fires would enable its server. */
+	if (dm->ev_sock)
+		event_del(dm->ev_sock);
 	/* Anything it forked is in the same cgroup (and pid namespace). */
 	if (b->cg && dm->cgroup_name[0])
 		(void)cgroup_leaf_kill(b->cg, dm->cgroup_name);

@@ -25,6 +25,21 @@ tests/run.sh --build build --valgrind --label valgrind: --counts "$counts" \
     build/tests/test-frame build/tests/test-req build/tests/test-libdmb \
     build/tests/test-devices build/tests/test-dataplane
 
+section "man pages against the code (man/)"
+tests/run.sh --build build --counts "$counts" tests/docs/test-manpages.sh
+
+section "fuzzing (tests/fuzz: each target ${FUZZ_TIME:-60} s on its seed corpus)"
+fuzz_out=$(tests/fuzz/run.sh --time "${FUZZ_TIME:-60}" 2>&1); fuzz_rc=$?
+grep -E '^(ok|not ok) ' <<<"$fuzz_out"
+fuzz_ok=$(grep -c '^ok ' <<<"$fuzz_out")
+fuzz_bad=$(grep -c '^not ok ' <<<"$fuzz_out")
+if [ $fuzz_rc -ne 0 ] && [ "$fuzz_bad" -eq 0 ]; then
+    fuzz_bad=1
+    echo "not ok - fuzz: tests/fuzz/run.sh exited with status $fuzz_rc"
+    tail -n 20 <<<"$fuzz_out" | sed 's/^/    /'
+fi
+echo "$fuzz_ok $fuzz_bad" >> "$counts"
+
 passed=0 failed=0
 while read -r p f; do passed=$((passed + p)); failed=$((failed + f)); done < "$counts"
 echo

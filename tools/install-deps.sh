@@ -2,8 +2,10 @@
 # Install what dm-broker needs to build and test on Debian 12 (as root, or via sudo).
 set -eu
 pkgs=(build-essential pkg-config clang clang-format valgrind
+      libclang-rt-14-dev   # libFuzzer for tests/fuzz
       libxen-dev libevent-dev libjson-c-dev libseccomp-dev libcap-ng-dev
-      bubblewrap)
+      bubblewrap
+      groff-base man-db)   # tests/docs/test-manpages.sh formats man/ with both
 sudo=""
 [ "$(id -u)" -eq 0 ] || sudo=sudo
 export DEBIAN_FRONTEND=noninteractive
