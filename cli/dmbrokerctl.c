@@ -112,6 +112,16 @@ static char *read_line(int fd, int timeout_ms)
 	return NULL;
 }
 
+static int unreachable(const struct ctl *ctl, int err)
+{
+	fprintf(stderr, "dmbrokerctl: cannot reach dmbrokerd at %s: %s%s\n", ctl->socket,
+		strerror(-err),
+		err == -ENOENT || err == -ECONNREFUSED ? " (is it running?)"
+		: err == -EACCES                       ? " (root or the admin group only)"
+						       : "");
+	return EXIT_NODAEMON;
+}
+
 static int call(struct ctl *ctl, json_object *req, int timeout_ms, json_object **ret_reply)
 {
 	const char *s = json_object_to_json_string_ext(req, JSON_C_TO_STRING_PLAIN);
@@ -119,14 +129,8 @@ static int call(struct ctl *ctl, json_object *req, int timeout_ms, json_object *
 	char *line;
 	int fd = connect_daemon(ctl->socket);
 
-	if (fd < 0) {
-		fprintf(stderr, "dmbrokerctl: cannot reach dmbrokerd at %s: %s%s\n", ctl->socket,
-		        strerror(-fd),
-		        fd == -ENOENT || fd == -ECONNREFUSED ? " (is it running?)"
-		        : fd == -EACCES                      ? " (root or the admin group only)"
-		                                             : "");
-		return EXIT_NODAEMON;
-	}
+	if (fd < 0)
+		return unreachable(ctl, fd);
 	/* A failed write is not the end: a refusal was written before the broker closed. */
 	(void)(util_write_all(fd, s, strlen(s)) < 0 || util_write_all(fd, "\n", 1) < 0);
 	line = read_line(fd, timeout_ms);
@@ -403,10 +407,8 @@ static int follow_events(struct ctl *ctl, json_object *req)
 	int fd = connect_daemon(ctl->socket);
 
 	if (fd < 0) {
-		fprintf(stderr, "dmbrokerctl: cannot reach dmbrokerd at %s: %s\n", ctl->socket,
-			strerror(-fd));
 		json_object_put(req);
-		return EXIT_NODAEMON;
+		return unreachable(ctl, fd);
 	}
 	if (util_write_all(fd, s, strlen(s)) < 0 || util_write_all(fd, "\n", 1) < 0) {
 		close(fd);
@@ -510,10 +512,13 @@ static int dispatch(struct ctl *ctl, int argc, char **argv)
 			if (!strcmp(argv[i], "--follow"))
 				follow = true;
 			else if (!strcmp(argv[i], "--last") && i + 1 < argc &&
-				 util_parse_u32(argv[i + 1], &last) == 0)
+				 util_parse_u32(argv[i + 1], &last) == 0 && last <= 1024)
 				i++;
-			else
+			else {
+				fprintf(stderr, "dmbrokerctl: events [--follow] [--last N], N from 0 "
+						"to 1024\n");
 				return EXIT_USAGE;
+			}
 		}
 		req = request("events");
 		json_object_object_add(req, "last", json_object_new_int64(last));

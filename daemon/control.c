@@ -464,9 +464,14 @@ static void cmd_events(struct client *c, json_object *req)
 	bool follow = false;
 	int r;
 
-	if (json_object_object_get_ex(req, "last", &v) && json_object_is_type(v, json_type_int) &&
-	    json_object_get_int64(v) >= 0 && json_object_get_int64(v) <= EVENTS_RING)
+	if (json_object_object_get_ex(req, "last", &v)) {
+		if (!json_object_is_type(v, json_type_int) || json_object_get_int64(v) < 0 ||
+		    json_object_get_int64(v) > EVENTS_RING) {
+			reply_err(c, -EINVAL, "last: an integer from 0 to 1024");
+			return;
+		}
 		last = (unsigned)json_object_get_int64(v);
+	}
 	if (json_object_object_get_ex(req, "follow", &v))
 		follow = json_object_get_boolean(v);
 	if (!follow) {

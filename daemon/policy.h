@@ -70,7 +70,7 @@ struct policy_sandbox {
 	bool user_auto;             /* uid from the policy's uid_range */
 	char user[POLICY_NAME_MAX]; /* or a named user (not root) */
 	uint32_t namespaces;        /* POLICY_NS_* */
-	uint64_t memory_max;        /* bytes, cgroup memory.max (and RLIMIT_AS fallback) */
+	uint64_t memory_max;        /* bytes: cgroup memory.max and RLIMIT_AS, both */
 	uint32_t pids_max;          /* cgroup pids.max and RLIMIT_NPROC */
 	uint32_t nofile;            /* RLIMIT_NOFILE */
 	enum policy_seccomp seccomp;

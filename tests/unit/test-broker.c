@@ -656,7 +656,22 @@ TEST_TIMEOUT(dmbrokerctl_commands_and_exit_codes, 60)
 	ASSERT_CONTAINS(out, "is it running?");
 	ASSERT_EQ(broker_ctl(NULL, out, sizeof(out), (const char *const[]){"frobnicate", NULL}), 2);
 	ASSERT_CONTAINS(out, "usage:");
+	ASSERT_EQ(broker_ctl(NULL, out, sizeof(out),
+	                     (const char *const[]){"events", "--follow", NULL}),
+	          3);
+	ASSERT_CONTAINS(out, "is it running?");
+	ASSERT_EQ(broker_ctl(NULL, out, sizeof(out),
+	                     (const char *const[]){"events", "--last", "2000", NULL}),
+	          2);
+	ASSERT_CONTAINS(out, "N from 0 to 1024");
 	broker_start(&bf, demo_policy, NULL);
+	/* The daemon refuses a bad "last" instead of quietly using its default. */
+	{
+		json_object *rep = broker_call(&bf, "{\"cmd\":\"events\",\"last\":5000}");
+		ASSERT_NOT_NULL(rep);
+		ASSERT_CONTAINS(json_object_to_json_string(rep), "last: an integer from 0 to 1024");
+		json_object_put(rep);
+	}
 	dom = create_domain("demo-13", 1);
 	ASSERT_TRUE(broker_wait_dms(&bf, dom, 3, "running", 10000));
 	ASSERT_EQ(broker_ctl(&bf, out, sizeof(out), (const char *const[]){"status", NULL}), 0);
