@@ -343,9 +343,18 @@ static int adopt_domain(struct broker *b, json_object *o)
 	json_object *dms = NULL;
 	int64_t gi = jint(o, "guest", -1);
 
+	char boot[64];
+
 	json_object_object_get_ex(o, "device_models", &dms);
 	if (jint(o, "version", 0) != 1 || !json_object_is_type(dms, json_type_array))
 		return -EINVAL;
+	if (state_boot_id(boot, sizeof(boot)) == 0 && strcmp(boot, jstr(o, "boot_id"))) {
+		/* Written before the host last booted: none of it runs any more. */
+		log_notice("dom%u (%s): state from an earlier boot, dropped", domid,
+		           jstr(o, "name"));
+		state_remove_domain(b, domid);
+		return 0;
+	}
 	if (hv_domain_info(b->hv, domid, &info) < 0 || strcmp(info.name, jstr(o, "name")) ||
 	    info.nr_vcpus != (unsigned)jint(o, "nr_vcpus", 0)) {
 		log_notice("dom%u (%s) is gone: stopping what was left of its device models", domid,
@@ -357,7 +366,7 @@ static int adopt_domain(struct broker *b, json_object *o)
 	if (json_object_get_boolean(json_object_object_get(o, "attaching"))) {
 		/* Undone as a failed attach would be; a paused domain is attached afresh. */
 		log_notice("dom%u (%s): its attach never completed: undoing it", domid,
-			   jstr(o, "name"));
+		           jstr(o, "name"));
 		reap_stale(b, domid, dms, true);
 		state_remove_domain(b, domid);
 		return 0;

@@ -11,7 +11,8 @@
  *                               device models are restarted)
  *
  * Files are written to a temporary name and renamed, so a broker killed while
- * writing leaves the previous version, never half of one.
+ * writing leaves the previous version, never half of one.  They matter only
+ * across broker restarts, not host reboots: no fsync.
  */
 #include "daemon/state.h"
 
@@ -40,9 +41,12 @@ static int write_atomic(const char *path, const char *text)
 	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
 	if (fd < 0)
 		return -errno;
+	/*
+	 * No fsync: the file only has to survive the broker process, not the
+	 * host (a host that goes down takes every domain with it), and a
+	 * rename is atomic to the next reader either way.
+	 */
 	r = util_write_all(fd, text, strlen(text));
-	if (r == 0 && fsync(fd) < 0)
-		r = -errno;
 	close(fd);
 	if (r == 0 && rename(tmp, path) < 0)
 		r = -errno;
@@ -153,6 +157,23 @@ int state_start_time(pid_t pid, uint64_t *ret)
 	return 0;
 }
 
+/* This boot's id: a state file from another boot describes nothing that still runs. */
+int state_boot_id(char *buf, size_t len)
+{
+	int fd = open("/proc/sys/kernel/random/boot_id", O_RDONLY | O_CLOEXEC);
+	ssize_t n;
+
+	if (fd < 0)
+		return -errno;
+	n = read(fd, buf, len - 1);
+	close(fd);
+	if (n <= 0)
+		return -EIO;
+	buf[n] = '\0';
+	buf[strcspn(buf, "\n")] = '\0';
+	return 0;
+}
+
 static json_object *hexstr(uint64_t v)
 {
 	char buf[24];
@@ -224,7 +245,7 @@ static json_object *dm_json(struct bdm *dm)
 int state_save_domain(struct bdomain *d)
 {
 	struct broker *b = d->b;
-	char path[600], snap[32];
+	char path[600], snap[32], boot[64];
 	json_object *o, *dms;
 	int r;
 
@@ -236,6 +257,8 @@ int state_save_domain(struct bdomain *d)
 	o = json_object_new_object();
 	dms = json_object_new_array();
 	json_object_object_add(o, "version", json_object_new_int(STATE_VERSION));
+	if (state_boot_id(boot, sizeof(boot)) == 0)
+		json_object_object_add(o, "boot_id", json_object_new_string(boot));
 	json_object_object_add(o, "domid", json_object_new_int64(d->domid));
 	json_object_object_add(o, "name", json_object_new_string(d->name));
 	json_object_object_add(o, "nr_vcpus", json_object_new_int64(d->nr_vcpus));

@@ -16,6 +16,8 @@ int state_save_domain(struct bdomain *d);
 void state_remove_domain(struct broker *b, uint32_t domid);
 /* The path of a policy snapshot named in a domain file. */
 int state_policy_path(struct broker *b, const char *snapshot, char *buf, size_t len);
+/* The kernel's boot id (/proc/sys/kernel/random/boot_id). */
+int state_boot_id(char *buf, size_t len);
 /* A process's start time (clock ticks since boot), to tell it from a recycled pid. */
 int state_start_time(pid_t pid, uint64_t *ret);
 

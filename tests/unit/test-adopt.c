@@ -490,3 +490,51 @@ TEST_TIMEOUT(socket_activated_control_requests_wait_across_a_restart, 120)
 	ASSERT_EQ(broker_stop(&bf), 0);
 	close(bf.activation_fd);
 }
+
+TEST_TIMEOUT(state_from_an_earlier_boot_is_dropped, 60)
+{
+	char path[400], *text, *p;
+	static const char *const names[] = {"hostbridge", "uart", "pcitest"};
+	struct seen seen[3];
+	json_object *keep, *dms;
+	FILE *f;
+	long len;
+	uint32_t dom;
+
+	bf.keep_dms = true;
+	broker_start(&bf, policy, NULL);
+	dom = attach_new("keep-7", 1);
+	for (unsigned i = 0; i < 3; i++)
+		look(dom, names[i], &seen[i]);
+	ASSERT_EQ(broker_stop(&bf), 0);
+	/* As if the host had rebooted since: another boot id in the file. */
+	snprintf(path, sizeof(path), "%s/domains/%u.json", bf.state, dom);
+	f = fopen(path, "r+e");
+	ASSERT_NOT_NULL(f);
+	ASSERT_OK(fseek(f, 0, SEEK_END));
+	len = ftell(f);
+	text = calloc(1, (size_t)len + 1);
+	ASSERT_NOT_NULL(text);
+	rewind(f);
+	ASSERT_EQ(fread(text, 1, (size_t)len, f), (size_t)len);
+	p = strstr(text, "\"boot_id\": \"");
+	ASSERT_NOT_NULL(p);
+	p[12] = p[12] == '0' ? '1' : '0';
+	rewind(f);
+	ASSERT_EQ(fwrite(text, 1, (size_t)len, f), (size_t)len);
+	ASSERT_EQ(fclose(f), 0);
+	free(text);
+	bf.keep_dms = false;
+	broker_restart(&bf, NULL);
+	ASSERT_TRUE(broker_log_contains(&bf, "state from an earlier boot, dropped"));
+	ASSERT_FALSE(state_file_exists(dom));
+	dms = broker_result(&bf, "{\"cmd\":\"dms\"}", &keep);
+	ASSERT_EQ(json_object_array_length(dms), 0);
+	json_object_put(keep);
+	ASSERT_EQ(broker_stop(&bf), 0);
+	/* Nothing of an earlier boot is touched: the processes were left (here they exist). */
+	for (unsigned i = 0; i < 3; i++) {
+		ASSERT_TRUE(alive(seen[i].pid));
+		ASSERT_OK(kill((pid_t)seen[i].pid, SIGKILL));
+	}
+}
