@@ -180,7 +180,7 @@ $(SCN2C): $(O)/tests/xen/scn2c.o $(LIBSIM) $(LIBCOMMON)
 	$(call msg,LD,$@)
 	$(Q)$(CC) $(ALL_LDFLAGS) -o $@ $^
 
-XEN_GUESTS            := all devices uart crash bench
+XEN_GUESTS            := all devices uart crash bench pair adopt echo
 XEN_GUEST_SCN_all     := tests/scenarios/all.scn
 XEN_GUEST_SCN_devices := $(addprefix tests/scenarios/,hostbridge.scn unclaimed.scn pcitest.scn \
                          barmove.scn)
@@ -189,6 +189,11 @@ XEN_GUEST_SCN_crash   := tests/scenarios/crash.scn
 XEN_GUEST_DEFS_crash  := -DSCN_REPEAT=20
 XEN_GUEST_SCN_bench   := tests/scenarios/echo.scn
 XEN_GUEST_DEFS_bench  := -DBENCH_PORT=0x510 -DBENCH_N=2000
+XEN_GUEST_SCN_pair    := tests/scenarios/echo.scn
+XEN_GUEST_DEFS_pair   := -DBENCH_PORT=0x510 -DBENCH_PORT2=0x520 -DBENCH_N=2000
+XEN_GUEST_SCN_adopt   := tests/scenarios/adopt.scn
+XEN_GUEST_DEFS_adopt  := -DSCN_REPEAT=300
+XEN_GUEST_SCN_echo    := tests/scenarios/echo.scn
 
 GUEST_CC      := gcc
 GUEST_LD      := ld
@@ -234,8 +239,9 @@ XEN_GUEST_ELFS := $(foreach g,$(XEN_GUESTS),$(XENT)/guest-$(g).elf)
 .PHONY: xen-guests check-xen
 xen-guests: $(SCN2C) $(XEN_GUEST_ELFS)
 
-# Not part of `make check`: needs the Debian archive (tests/xen/fetch.sh) and
-# a minute or two.  dom0 gets the programs, the device models and tests/progs.
+# Also run by `make check` (tests/run-all.sh; CHECK_XEN=0 skips it): needs the
+# Debian archive (tests/xen/fetch.sh) and about three minutes.  dom0 gets the
+# programs, the device models and tests/progs.
 check-xen: programs $(TPROGS) xen-guests
 	@tests/xen/scn2c-test.sh $(BUILD) > $(XENT)/scn2c-test.log || \
 		{ cat $(XENT)/scn2c-test.log; exit 1; }
@@ -311,6 +317,17 @@ check-security-asan:
 
 # ---- end of the security suite -----------------------------------------------
 
+# ---- man pages: make check-man ----------------------------------------------
+# tests/docs/test-manpages.sh checks man/*.[358] against the code they describe
+# (options, commands, policy keys, dm/dmb.h) and that each formats without a
+# warning; `make check` runs it too (tests/run-all.sh).
+
+.PHONY: check-man
+check-man: programs
+	@tests/run.sh --build $(BUILD) tests/docs/test-manpages.sh
+
+# ---- end of the man pages ----------------------------------------------------
+
 -include $(shell find $(O) -name '*.d' 2>/dev/null)
 
 # ---- fuzzing ---------------------------------------------------------------
@@ -379,3 +396,139 @@ fuzz:
 	@tests/fuzz/run.sh --time $(FUZZ_TIME) --build $(FUZZ_BUILD)
 
 -include $(shell find $(FUZZ_O) -name '*.d' 2>/dev/null)
+
+# ---- install, uninstall, Debian package --------------------------------------
+#
+#   make install     [PREFIX=/usr/local] [DESTDIR=] (and any *DIR below)
+#   make uninstall   the same variables: removes exactly what install put there
+#   make deb         dm-broker and libdmb-dev .debs from a copy of the tree, into $(BUILD)/deb
+#   make check-install   tests/install/test-install.sh (part of make check)
+#   make check-systemd   the .deb under Debian's systemd as PID 1 in a qemu VM (tests/systemd)
+#
+# Policies name device models by their Debian path, /usr/libexec/dm-broker/NAME.
+# The installed dmbrokerd is built to look for them in LIBEXECDIR instead
+# (daemon/main.c, DMB_LIBEXECDIR), so a /usr/local install runs its own;
+# --libexec-dir overrides.
+# The policy goes to $(SYSCONFDIR)/dm-broker only if none is there, and
+# uninstall removes it only if unchanged.  libdmb.a is one relocatable object
+# whose only global symbols are dmb_*: common/ and ipc/ stay private to it.
+
+PREFIX         ?= /usr/local
+BINDIR         ?= $(PREFIX)/bin
+SBINDIR        ?= $(PREFIX)/sbin
+LIBDIR         ?= $(PREFIX)/lib
+LIBEXECDIR     ?= $(PREFIX)/libexec/dm-broker
+INCLUDEDIR     ?= $(PREFIX)/include
+PKGCONFIGDIR   ?= $(LIBDIR)/pkgconfig
+DATADIR        ?= $(PREFIX)/share
+MANDIR         ?= $(DATADIR)/man
+POLICYDIR      ?= $(DATADIR)/dm-broker/policies
+SYSCONFDIR     ?= /etc
+# Debian 12 keeps units in /lib (not /usr/lib) until its /usr merge is finished.
+SYSTEMDUNITDIR ?= $(if $(filter /usr,$(PREFIX)),/lib/systemd/system,$(PREFIX)/lib/systemd/system)
+OBJCOPY        ?= objcopy
+INSTALL        ?= install
+DMB_VERSION    := $(or $(shell awk -F'[()]' 'NR == 1 { print $$2 }' debian/changelog 2> /dev/null),0)
+
+# What depends on the directories is remade when they change: the stamp is
+# rewritten only then (the installed dmbrokerd, dmb.pc, the units).
+INSTALL_PATHS := $(PREFIX) $(SBINDIR) $(LIBDIR) $(LIBEXECDIR) $(INCLUDEDIR) $(DMB_VERSION)
+PATHS_STAMP   := $(BUILD)/install-paths.stamp
+$(PATHS_STAMP): FORCE
+	@mkdir -p $(dir $@)
+	@echo '$(INSTALL_PATHS)' | cmp -s - $@ || echo '$(INSTALL_PATHS)' > $@
+
+# The installed dmbrokerd looks for device models in LIBEXECDIR; $(BIN)/dmbrokerd
+# keeps /usr/libexec/dm-broker (tests/xen's initramfs puts them there).  Linked
+# as $(BIN)/dmbrokerd is.
+INST_BROKER := $(BUILD)/install/dmbrokerd
+$(O)/daemon/main-installed.o: daemon/main.c $(PATHS_STAMP)
+	@mkdir -p $(dir $@)
+	$(call msg,CC,$@)
+	$(Q)$(CC) $(ALL_CFLAGS) -DDMB_LIBEXECDIR='"$(LIBEXECDIR)"' -c -o $@ $<
+
+$(INST_BROKER): $(O)/daemon/main-installed.o $(LIBDAEMON) $(LIBHV) $(LIBSIM) $(BASE_LIBS)
+	@mkdir -p $(dir $@)
+	$(call msg,LD,$@)
+	$(Q)$(CC) $(ALL_LDFLAGS) -o $@ $^ $(PKG_LIBS_EVENT) $(PKG_LIBS_JSON) $(PKG_LIBS_SECCOMP) \
+		$(PKG_LIBS_CAPNG) $(XEN_LIBS) -lpthread
+
+LIBDMB_PUB  := $(BUILD)/lib/libdmb.a
+LIBDMB_OBJS := $(call obj,$(DMB_SRCS) $(IPC_SRCS) $(COMMON_SRCS))
+DMB_PC      := $(BUILD)/lib/dmb.pc
+UNITS       := $(wildcard systemd/*.service systemd/*.socket systemd/*.target)
+UNITS_OUT   := $(patsubst systemd/%,$(BUILD)/systemd-units/%,$(UNITS))
+MANPAGES     = $(wildcard man/*.[1-8])
+
+$(LIBDMB_PUB): $(LIBDMB_OBJS)
+	@mkdir -p $(dir $@)
+	$(call msg,AR,$@)
+	$(Q)$(LD) -r -o $(@:.a=.o) $^
+	$(Q)$(OBJCOPY) --wildcard --keep-global-symbol='dmb_*' $(@:.a=.o)
+	$(Q)rm -f $@ && $(AR) rcs $@ $(@:.a=.o) && rm -f $(@:.a=.o)
+
+# Static only: libdmb's own dependencies belong on every link line, so in Libs.
+$(DMB_PC): $(PATHS_STAMP) Makefile
+	@mkdir -p $(dir $@)
+	$(call msg,GEN,$@)
+	$(Q)printf '%s\n' 'prefix=$(PREFIX)' 'libdir=$(LIBDIR)' 'includedir=$(INCLUDEDIR)' '' \
+		'Name: dmb' 'Description: libdmb, the library of dm-broker device models' \
+		'Version: $(DMB_VERSION)' 'Cflags: -I$${includedir}' \
+		'Libs: -L$${libdir} -ldmb $(strip $(PKG_LIBS_SECCOMP))' > $@
+
+$(BUILD)/systemd-units/%: systemd/% $(PATHS_STAMP) Makefile
+	@mkdir -p $(dir $@)
+	$(call msg,GEN,$@)
+	$(Q)sed 's|/usr/sbin/dmbrokerd|$(SBINDIR)/dmbrokerd|g' $< > $@
+
+.PHONY: install-files install uninstall deb check-install check-systemd FORCE
+install-files: programs $(INST_BROKER) $(LIBDMB_PUB) $(DMB_PC) $(UNITS_OUT)
+
+install: install-files
+	$(INSTALL) -d $(DESTDIR)$(SBINDIR) $(DESTDIR)$(BINDIR) $(DESTDIR)$(LIBEXECDIR) \
+		$(DESTDIR)$(LIBDIR) $(DESTDIR)$(PKGCONFIGDIR) $(DESTDIR)$(INCLUDEDIR)/dmb \
+		$(DESTDIR)$(POLICYDIR) $(DESTDIR)$(SYSTEMDUNITDIR) $(DESTDIR)$(SYSCONFDIR)/dm-broker
+	$(INSTALL) -m 0755 $(INST_BROKER) $(DESTDIR)$(SBINDIR)/
+	$(INSTALL) -m 0755 $(BIN)/dmbrokerctl $(BIN)/dmbsimd $(BIN)/dmbsimctl $(DESTDIR)$(BINDIR)/
+	$(INSTALL) -m 0755 $(DEVICES) $(DESTDIR)$(LIBEXECDIR)/
+	$(INSTALL) -m 0644 $(LIBDMB_PUB) $(DESTDIR)$(LIBDIR)/
+	$(INSTALL) -m 0644 $(DMB_PC) $(DESTDIR)$(PKGCONFIGDIR)/
+	$(INSTALL) -m 0644 dm/dmb.h $(DESTDIR)$(INCLUDEDIR)/dmb/
+	$(INSTALL) -m 0644 policy/examples/*.json $(DESTDIR)$(POLICYDIR)/
+	$(INSTALL) -m 0644 $(UNITS_OUT) $(DESTDIR)$(SYSTEMDUNITDIR)/
+	[ -e $(DESTDIR)$(SYSCONFDIR)/dm-broker/policy.json ] || \
+		$(INSTALL) -m 0644 policy/policy.json $(DESTDIR)$(SYSCONFDIR)/dm-broker/policy.json
+	for m in $(MANPAGES); do \
+		s=$${m##*.}; $(INSTALL) -d $(DESTDIR)$(MANDIR)/man$$s && \
+		$(INSTALL) -m 0644 $$m $(DESTDIR)$(MANDIR)/man$$s/ || exit 1; \
+	done
+
+# rmdir only the directories that are ours alone, and only if empty.
+uninstall:
+	rm -f $(DESTDIR)$(SBINDIR)/dmbrokerd $(addprefix $(DESTDIR)$(BINDIR)/,dmbrokerctl dmbsimd \
+		dmbsimctl) $(addprefix $(DESTDIR)$(LIBEXECDIR)/,$(notdir $(DEVICES))) \
+		$(DESTDIR)$(LIBDIR)/libdmb.a $(DESTDIR)$(PKGCONFIGDIR)/dmb.pc \
+		$(DESTDIR)$(INCLUDEDIR)/dmb/dmb.h \
+		$(addprefix $(DESTDIR)$(POLICYDIR)/,$(notdir $(wildcard policy/examples/*.json))) \
+		$(addprefix $(DESTDIR)$(SYSTEMDUNITDIR)/,$(notdir $(UNITS)))
+	for m in $(MANPAGES); do rm -f $(DESTDIR)$(MANDIR)/man$${m##*.}/$${m##*/}; done
+	if cmp -s policy/policy.json $(DESTDIR)$(SYSCONFDIR)/dm-broker/policy.json; then \
+		rm -f $(DESTDIR)$(SYSCONFDIR)/dm-broker/policy.json; \
+	elif [ -e $(DESTDIR)$(SYSCONFDIR)/dm-broker/policy.json ]; then \
+		echo "uninstall: keeping $(DESTDIR)$(SYSCONFDIR)/dm-broker/policy.json (changed)"; \
+	fi
+	for d in $(LIBEXECDIR) $(INCLUDEDIR)/dmb $(POLICYDIR) $(DATADIR)/dm-broker \
+		$(SYSCONFDIR)/dm-broker; do rmdir $(DESTDIR)$$d 2> /dev/null || true; done
+
+deb:
+	@tools/build-deb.sh $(BUILD)/deb
+
+check-install: install-files
+	@tests/install/test-install.sh --build $(BUILD)
+
+# Needs Debian's kernel (tests/xen/fetch.sh's cache) and a few minutes under TCG.
+check-systemd: deb
+	@tests/xen/fetch.sh
+	@tests/systemd/run.sh --build $(BUILD)
+
+# ---- end of install, uninstall, Debian package --------------------------------

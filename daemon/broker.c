@@ -4,6 +4,7 @@
  * domain lifecycle events and the table of attached domains.
  */
 #include <errno.h>
+#include <limits.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -441,6 +442,7 @@ int broker_run(struct broker *b)
 	           hv_name(b->hv), b->cfg.policy_path, b->policy->n_guests, b->cfg.control_path);
 	/* Only now: the control socket listens and what existed has been adopted. */
 	(void)sdn_notify("READY=1");
+	b->status_domains = UINT_MAX; /* the first STATUS= goes out even for "0 domains" */
 	notify_status(b);
 	if (event_base_dispatch(b->base) < 0)
 		return -EIO;

@@ -13,6 +13,12 @@
 #define DEFAULT_POLICY  "/etc/dm-broker/policy.json"
 #define DEFAULT_CONTROL "/run/dmbroker/control.sock"
 #define DEFAULT_STATE   "/var/lib/dm-broker"
+/* Policies name device models /usr/libexec/dm-broker/NAME; an install with
+ * another LIBEXECDIR (make install PREFIX=...) runs them from there. */
+#define LIBEXEC_POLICY "/usr/libexec/dm-broker"
+#ifndef DMB_LIBEXECDIR
+#define DMB_LIBEXECDIR LIBEXEC_POLICY
+#endif
 
 static void usage(FILE *f)
 {
@@ -26,7 +32,7 @@ static void usage(FILE *f)
 	        "(default " DEFAULT_STATE ")\n"
 	        "  --admin-group GROUP             may use the control socket besides root\n"
 	        "  --libexec-dir DIR               run device models from DIR instead of\n"
-	        "                                  /usr/libexec/dm-broker (build trees)\n"
+	        "                                  " LIBEXEC_POLICY " (default " DMB_LIBEXECDIR ")\n"
 	        "  --cgroup-root DIR               cgroup v2 directory for device-model leaves\n"
 	        "                                  (default: the broker's own delegated cgroup)\n"
 	        "  --ready-timeout MS              device models must be ready within (default "
@@ -60,6 +66,7 @@ int main(int argc, char **argv)
 	        .policy_path = DEFAULT_POLICY,
 	        .control_path = DEFAULT_CONTROL,
 	        .state_dir = DEFAULT_STATE,
+	        .libexec_dir = strcmp(DMB_LIBEXECDIR, LIBEXEC_POLICY) ? DMB_LIBEXECDIR : NULL,
 	        .ready_timeout_ms = 10000,
 	};
 	struct broker *b;

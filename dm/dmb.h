@@ -18,7 +18,7 @@
  *   int main(void)
  *   {
  *           struct dmb *d;
- *           struct dmb_config cfg = { .ops = &ops, .fd = DMB_FD_DEFAULT };
+ *           struct dmb_config cfg = { .ops = &ops, .fd = DMB_FD_DEFAULT, .poll_us = -1 };
  *           if (dmb_open(&cfg, &d) < 0)
  *                   return 1;
  *           int r = dmb_run(d);     // returns 0 when the broker shuts us down

@@ -53,8 +53,8 @@ struct hv_domain_info {
 };
 
 enum hv_event_kind {
-	HV_EVENT_DOMAIN_NEW = 1,  /* a domain appeared (xenstore @introduceDomain) */
-	HV_EVENT_DOMAIN_GONE = 2, /* a domain was destroyed (@releaseDomain) */
+	HV_EVENT_DOMAIN_NEW = 1,  /* a domain appeared (on Xen: introduced, @introduceDomain) */
+	HV_EVENT_DOMAIN_GONE = 2, /* a domain is dying or destroyed (@releaseDomain) */
 };
 
 struct hv_event {

@@ -140,9 +140,29 @@ static int xen_domain_info(struct hv *hv, uint32_t domid, struct hv_domain_info 
 	return 0;
 }
 
+static bool contains(const uint32_t *ids, unsigned n, uint32_t id)
+{
+	for (unsigned i = 0; i < n; i++)
+		if (ids[i] == id)
+			return true;
+	return false;
+}
+
+/*
+ * The domains that are there for the broker: introduced to xenstore and not
+ * dying.  Xen lists a domain from the moment it is created, long before the
+ * toolstack has built it, written its name and introduced it (libxl does
+ * that last, and xenstored then fires @introduceDomain): matched then, it
+ * would have no name, and an attach would race its construction.  A domain
+ * that is not there yet is asked about again on every call, so the watch
+ * that announces it finds it new.  A dying domain is gone: it only dies
+ * completely once its device models and we have let go of its pages.
+ * Domains in hx->known were introduced already: xenstore is not asked again.
+ */
 static int list_domains(struct hv_xen *hx, uint32_t *domids, unsigned max, unsigned *ret_n)
 {
 	xc_domaininfo_t *info = calloc(max, sizeof(*info));
+	unsigned k = 0;
 	int n;
 
 	if (!info)
@@ -153,9 +173,15 @@ static int list_domains(struct hv_xen *hx, uint32_t *domids, unsigned max, unsig
 		free(info);
 		return n;
 	}
-	for (int i = 0; i < n; i++)
-		domids[i] = info[i].domain;
-	*ret_n = (unsigned)n;
+	for (int i = 0; i < n; i++) {
+		uint32_t d = info[i].domain;
+
+		if (info[i].flags & XEN_DOMINF_dying)
+			continue;
+		if (contains(hx->known, hx->n_known, d) || xs_is_domain_introduced(hx->xs, d))
+			domids[k++] = d;
+	}
+	*ret_n = k;
 	free(info);
 	return 0;
 }
@@ -187,8 +213,7 @@ static int xen_domain_destroy(struct hv *hv, uint32_t domid)
 
 /* ---- ioreq servers (libxendevicemodel) ------------------------------------ */
 
-static int xen_create_server(struct hv *hv, uint32_t domid, enum hv_bufioreq buf,
-			     uint16_t *ret_id)
+static int xen_create_server(struct hv *hv, uint32_t domid, enum hv_bufioreq buf, uint16_t *ret_id)
 {
 	struct hv_xen *hx = HX(hv);
 	ioservid_t id;
@@ -212,11 +237,18 @@ static int xen_create_server(struct hv *hv, uint32_t domid, enum hv_bufioreq buf
 
 static int xen_destroy_server(struct hv *hv, uint32_t domid, uint16_t id)
 {
-	return call_rc(xendevicemodel_destroy_ioreq_server(HX(hv)->dm, (domid_t)domid, id));
+	xc_domaininfo_t info = {0};
+	int r = call_rc(xendevicemodel_destroy_ioreq_server(HX(hv)->dm, (domid_t)domid, id));
+
+	/* A dying domain's servers went with it (Xen destroys them all at domain_kill). */
+	if (r == -ENOENT &&
+	    (getinfo(HX(hv), domid, &info) == -ESRCH || (info.flags & XEN_DOMINF_dying)))
+		return -ESRCH;
+	return r;
 }
 
 static int xen_map_range(struct hv *hv, uint32_t domid, uint16_t id, enum hv_range_type type,
-			 uint64_t start, uint64_t end, bool map)
+                         uint64_t start, uint64_t end, bool map)
 {
 	struct hv_xen *hx = HX(hv);
 	domid_t d = (domid_t)domid;
@@ -225,26 +257,25 @@ static int xen_map_range(struct hv *hv, uint32_t domid, uint16_t id, enum hv_ran
 		uint32_t s = (uint32_t)start;
 		uint16_t seg = (uint16_t)IOREQ_SBDF_SEG(s);
 		uint8_t bus = (uint8_t)IOREQ_SBDF_BUS(s), dev = (uint8_t)IOREQ_SBDF_DEV(s),
-			fn = (uint8_t)IOREQ_SBDF_FN(s);
+		        fn = (uint8_t)IOREQ_SBDF_FN(s);
 
 		if (start != end || start > UINT32_MAX)
 			return -EINVAL;
 		return call_rc(map ? xendevicemodel_map_pcidev_to_ioreq_server(hx->dm, d, id, seg,
-									   bus, dev, fn)
-				   : xendevicemodel_unmap_pcidev_from_ioreq_server(hx->dm, d, id,
-										   seg, bus, dev,
-										   fn));
+		                                                               bus, dev, fn)
+		                   : xendevicemodel_unmap_pcidev_from_ioreq_server(
+		                             hx->dm, d, id, seg, bus, dev, fn));
 	}
 	return call_rc(map ? xendevicemodel_map_io_range_to_ioreq_server(
-				     hx->dm, d, id, type == HV_RANGE_MMIO, start, end)
-			   : xendevicemodel_unmap_io_range_from_ioreq_server(
-				     hx->dm, d, id, type == HV_RANGE_MMIO, start, end));
+	                             hx->dm, d, id, type == HV_RANGE_MMIO, start, end)
+	                   : xendevicemodel_unmap_io_range_from_ioreq_server(
+	                             hx->dm, d, id, type == HV_RANGE_MMIO, start, end));
 }
 
 static int xen_set_server_state(struct hv *hv, uint32_t domid, uint16_t id, bool enabled)
 {
 	return call_rc(
-		xendevicemodel_set_ioreq_server_state(HX(hv)->dm, (domid_t)domid, id, enabled));
+	        xendevicemodel_set_ioreq_server_state(HX(hv)->dm, (domid_t)domid, id, enabled));
 }
 
 /* ---- pages (libxenforeignmemory; privcmd for device models) ---------------- */
@@ -276,8 +307,10 @@ static int pages_export(struct hv_pages *pg, struct dmp_pages *msg, int *fds, un
 		close(fd);
 		return r;
 	}
-	*msg = (struct dmp_pages){.kind = DMP_PAGES_PRIVCMD, .domid = pg->domid,
-				  .server_id = pg->server_id, .has_buf = pg->bufioreq != NULL};
+	*msg = (struct dmp_pages){.kind = DMP_PAGES_PRIVCMD,
+	                          .domid = pg->domid,
+	                          .server_id = pg->server_id,
+	                          .has_buf = pg->bufioreq != NULL};
 	fds[0] = fd;
 	*nfds = 1;
 	return 0;
@@ -296,22 +329,21 @@ static int xen_pages_open(struct hv *hv, uint32_t domid, uint16_t id, struct hv_
 	if (!p)
 		return -ENOMEM;
 	/* Frame 0, the buffered page, exists only when the server has a ring. */
-	if (xenforeignmemory_resource_size(hx->fm, (domid_t)domid, XENMEM_resource_ioreq_server,
-					   id, &size) == 0 &&
+	if (xenforeignmemory_resource_size(hx->fm, (domid_t)domid, XENMEM_resource_ioreq_server, id,
+	                                   &size) == 0 &&
 	    size < 2 * IOREQ_PAGE_SIZE) {
 		frame = XENMEM_resource_ioreq_server_frame_ioreq(0);
 		n = 1;
 	}
-	p->res = xenforeignmemory_map_resource(hx->fm, (domid_t)domid,
-					       XENMEM_resource_ioreq_server, id, frame, n, &addr,
-					       PROT_READ | PROT_WRITE, 0);
+	p->res = xenforeignmemory_map_resource(hx->fm, (domid_t)domid, XENMEM_resource_ioreq_server,
+	                                       id, frame, n, &addr, PROT_READ | PROT_WRITE, 0);
 	if (!p->res && n == 2 && errno == ENOENT) {
 		/* No ring (BUFIOREQ_OFF): Xen refuses frame 0 with -ENOENT. */
 		frame = XENMEM_resource_ioreq_server_frame_ioreq(0);
 		n = 1;
 		p->res = xenforeignmemory_map_resource(hx->fm, (domid_t)domid,
-						       XENMEM_resource_ioreq_server, id, frame, n,
-						       &addr, PROT_READ | PROT_WRITE, 0);
+		                                       XENMEM_resource_ioreq_server, id, frame, n,
+		                                       &addr, PROT_READ | PROT_WRITE, 0);
 	}
 	if (!p->res) {
 		r = err();
@@ -380,7 +412,7 @@ static int bind_port(struct hv_xen_ports *p, uint32_t remote, uint32_t *ret_loca
 }
 
 static int xen_ports_bind(struct hv *hv, uint32_t domid, uint16_t id, unsigned nr_vcpus,
-			  struct hv_pages *pages, struct hv_ports **ret)
+                          struct hv_pages *pages, struct hv_ports **ret)
 {
 	struct hv_xen *hx = HX(hv);
 	struct hv_xen_ports *p = calloc(1, sizeof(*p));
@@ -402,13 +434,13 @@ static int xen_ports_bind(struct hv *hv, uint32_t domid, uint16_t id, unsigned n
 	}
 	/* vp_eport is in the page only once the server is enabled. */
 	for (unsigned v = 0; r == 0 && v < nr_vcpus; v++) {
-		uint32_t remote = __atomic_load_n(&pages->ioreq->vcpu_ioreq[v].vp_eport,
-						  __ATOMIC_ACQUIRE);
+		uint32_t remote =
+		        __atomic_load_n(&pages->ioreq->vcpu_ioreq[v].vp_eport, __ATOMIC_ACQUIRE);
 		r = remote ? bind_port(p, remote, &p->local[v]) : -EINVAL;
 	}
 	if (r == 0 && pages->bufioreq) {
 		if (xendevicemodel_get_ioreq_server_info(hx->dm, (domid_t)domid, id, NULL, NULL,
-							 &buf_remote) < 0)
+		                                         &buf_remote) < 0)
 			r = err();
 		else if ((r = bind_port(p, buf_remote, &p->buf_local)) == 0)
 			p->has_buf = true;
@@ -426,8 +458,8 @@ fail:
 }
 
 static int xen_ports_adopt(struct hv *hv, uint32_t domid, uint16_t id, unsigned nr_vcpus,
-			   struct hv_pages *pages, int fd, const struct dmp_ports *known,
-			   struct hv_ports **ret)
+                           struct hv_pages *pages, int fd, const struct dmp_ports *known,
+                           struct hv_ports **ret)
 {
 	struct hv_xen_ports *p;
 	int r;
@@ -469,12 +501,11 @@ static int xen_isa_irq(struct hv *hv, uint32_t domid, uint8_t irq, unsigned leve
 	return call_rc(xendevicemodel_set_isa_irq_level(HX(hv)->dm, (domid_t)domid, irq, level));
 }
 
-static int xen_pci_intx(struct hv *hv, uint32_t domid, uint32_t sbdf, uint8_t pin,
-			unsigned level)
+static int xen_pci_intx(struct hv *hv, uint32_t domid, uint32_t sbdf, uint8_t pin, unsigned level)
 {
 	return call_rc(xendevicemodel_set_pci_intx_level(
-		HX(hv)->dm, (domid_t)domid, (uint16_t)IOREQ_SBDF_SEG(sbdf),
-		(uint8_t)IOREQ_SBDF_BUS(sbdf), (uint8_t)IOREQ_SBDF_DEV(sbdf), pin, level));
+	        HX(hv)->dm, (domid_t)domid, (uint16_t)IOREQ_SBDF_SEG(sbdf),
+	        (uint8_t)IOREQ_SBDF_BUS(sbdf), (uint8_t)IOREQ_SBDF_DEV(sbdf), pin, level));
 }
 
 static int xen_msi(struct hv *hv, uint32_t domid, uint64_t addr, uint32_t data)
@@ -484,38 +515,39 @@ static int xen_msi(struct hv *hv, uint32_t domid, uint64_t addr, uint32_t data)
 
 /* ---- lifecycle (xenstore watches) ---------------------------------------- */
 
-static void enqueue(struct hv_xen *hx, enum hv_event_kind kind, uint32_t domid)
+static bool enqueue(struct hv_xen *hx, enum hv_event_kind kind, uint32_t domid)
 {
 	if (hx->q_len == XEN_EVENTS_MAX)
-		return; /* dropped; the next rescan reports the difference again */
+		return false; /* dropped: the next rescan reports the difference again */
 	hx->queue[(hx->q_head + hx->q_len++) % XEN_EVENTS_MAX] =
-		(struct hv_event){.kind = kind, .domid = domid};
+	        (struct hv_event){.kind = kind, .domid = domid};
+	return true;
 }
 
-static bool contains(const uint32_t *ids, unsigned n, uint32_t id)
-{
-	for (unsigned i = 0; i < n; i++)
-		if (ids[i] == id)
-			return true;
-	return false;
-}
-
-/* A watch fired: compare the domain list with what we knew. */
+/*
+ * A watch fired: compare the domains that are there (list_domains) with
+ * what we knew.  A domain that is not there yet (created, not introduced)
+ * is not known either, so the next watch event looks at it again; it is
+ * known from the event that reported it new until the one that reported it
+ * gone.
+ */
 static void rescan(struct hv_xen *hx)
 {
-	uint32_t now[XEN_LIST_MAX];
-	unsigned n = 0;
+	uint32_t now[XEN_LIST_MAX], next[XEN_LIST_MAX];
+	unsigned n = 0, k = 0;
 
 	if (list_domains(hx, now, XEN_LIST_MAX, &n) < 0)
 		return;
-	for (unsigned i = 0; i < n; i++)
-		if (!contains(hx->known, hx->n_known, now[i]))
-			enqueue(hx, HV_EVENT_DOMAIN_NEW, now[i]);
 	for (unsigned i = 0; i < hx->n_known; i++)
-		if (!contains(now, n, hx->known[i]))
-			enqueue(hx, HV_EVENT_DOMAIN_GONE, hx->known[i]);
-	memcpy(hx->known, now, n * sizeof(now[0]));
-	hx->n_known = n;
+		if (contains(now, n, hx->known[i]) ||
+		    !enqueue(hx, HV_EVENT_DOMAIN_GONE, hx->known[i]))
+			next[k++] = hx->known[i];
+	for (unsigned i = 0; i < n && k < XEN_LIST_MAX; i++)
+		if (!contains(hx->known, hx->n_known, now[i]) &&
+		    enqueue(hx, HV_EVENT_DOMAIN_NEW, now[i]))
+			next[k++] = now[i];
+	memcpy(hx->known, next, k * sizeof(next[0]));
+	hx->n_known = k;
 }
 
 static int xen_event_fd(struct hv *hv)
@@ -523,10 +555,13 @@ static int xen_event_fd(struct hv *hv)
 	struct hv_xen *hx = HX(hv);
 
 	if (!hx->watching) {
+		uint32_t now[XEN_LIST_MAX];
 		unsigned n = 0;
+		int r = list_domains(hx, now, XEN_LIST_MAX, &n);
 
-		if (list_domains(hx, hx->known, XEN_LIST_MAX, &n) < 0)
-			return err();
+		if (r < 0)
+			return r;
+		memcpy(hx->known, now, n * sizeof(now[0]));
 		hx->n_known = n;
 		if (!xs_watch(hx->xs, "@introduceDomain", "dmb-intro") ||
 		    !xs_watch(hx->xs, "@releaseDomain", "dmb-release"))
@@ -546,7 +581,10 @@ static int xen_event_next(struct hv *hv, struct hv_event *ret)
 		free(w);
 		fired = true;
 	}
-	/* @releaseDomain also fires when a domain shuts down; the list decides. */
+	/*
+	 * @releaseDomain also fires when a domain shuts down, and either watch
+	 * when any domain does anything: the list decides.
+	 */
 	if (fired)
 		rescan(hx);
 	if (!hx->q_len)
@@ -558,26 +596,26 @@ static int xen_event_next(struct hv *hv, struct hv_event *ret)
 }
 
 static const struct hv_ops xen_ops = {
-	.name = "xen",
-	.close = xen_close,
-	.domain_info = xen_domain_info,
-	.domain_list = xen_domain_list,
-	.domain_pause = xen_domain_pause,
-	.domain_unpause = xen_domain_unpause,
-	.domain_shutdown = xen_domain_shutdown,
-	.domain_destroy = xen_domain_destroy,
-	.create_server = xen_create_server,
-	.destroy_server = xen_destroy_server,
-	.map_range = xen_map_range,
-	.set_server_state = xen_set_server_state,
-	.pages_open = xen_pages_open,
-	.ports_bind = xen_ports_bind,
-	.ports_adopt = xen_ports_adopt,
-	.set_isa_irq_level = xen_isa_irq,
-	.set_pci_intx_level = xen_pci_intx,
-	.inject_msi = xen_msi,
-	.event_fd = xen_event_fd,
-	.event_next = xen_event_next,
+        .name = "xen",
+        .close = xen_close,
+        .domain_info = xen_domain_info,
+        .domain_list = xen_domain_list,
+        .domain_pause = xen_domain_pause,
+        .domain_unpause = xen_domain_unpause,
+        .domain_shutdown = xen_domain_shutdown,
+        .domain_destroy = xen_domain_destroy,
+        .create_server = xen_create_server,
+        .destroy_server = xen_destroy_server,
+        .map_range = xen_map_range,
+        .set_server_state = xen_set_server_state,
+        .pages_open = xen_pages_open,
+        .ports_bind = xen_ports_bind,
+        .ports_adopt = xen_ports_adopt,
+        .set_isa_irq_level = xen_isa_irq,
+        .set_pci_intx_level = xen_pci_intx,
+        .inject_msi = xen_msi,
+        .event_fd = xen_event_fd,
+        .event_next = xen_event_next,
 };
 
 int hv_xen_open(struct hv **ret)

@@ -1,7 +1,8 @@
 #!/bin/bash
 # The whole suite, as `make check` runs it: the plain build's tests, the same
-# tests built with ASan+UBSan, a valgrind pass, and the checks of shipped
-# files.  Ends with one line: "N passed, N failed".
+# tests built with ASan+UBSan, a valgrind pass, the checks of shipped
+# files, fuzzing, and real Xen under qemu (make check-xen).  Ends with one
+# line: "N passed, N failed".
 set -u
 cd "$(dirname "$0")/.."
 counts=$(mktemp)
@@ -39,6 +40,31 @@ if [ $fuzz_rc -ne 0 ] && [ "$fuzz_bad" -eq 0 ]; then
     tail -n 20 <<<"$fuzz_out" | sed 's/^/    /'
 fi
 echo "$fuzz_ok $fuzz_bad" >> "$counts"
+
+# Xen's own tools, not the simulator: Debian's Xen 4.17 booted under qemu
+# (TCG), the scenario guests served through dmbrokerd (tests/xen/README.md).
+# The first run downloads ~75 MB of packages into build/xen-cache.  Its TAP
+# lines count here, scn2c's as well; CHECK_XEN=0 skips it.
+section "real Xen under qemu (make check-xen)"
+if [ "${CHECK_XEN:-1}" = 0 ]; then
+    echo "# skipped: CHECK_XEN=0"
+else
+    rm -f build/tests/xen/scn2c-test.log
+    xen_out=$(make -s BUILD=build check-xen 2>&1 </dev/null); xen_rc=$?
+    scn_ok=$(grep -c '^ok ' build/tests/xen/scn2c-test.log 2>/dev/null)
+    scn_bad=$(grep -c '^not ok ' build/tests/xen/scn2c-test.log 2>/dev/null)
+    grep -E '^not ok ' build/tests/xen/scn2c-test.log 2>/dev/null
+    grep -E '^scn2c: |^(ok|not ok) - xen: |^# (xen|bench): ' <<<"$xen_out"
+    xen_ok=$(grep -c '^ok - xen: ' <<<"$xen_out")
+    xen_bad=$(grep -c '^not ok - xen: ' <<<"$xen_out")
+    sed -n '/^# ---- what went wrong/,/^[0-9]* passed, /p' <<<"$xen_out" | head -n 200
+    if [ $xen_rc -ne 0 ] && [ $((${scn_bad:-0} + xen_bad)) -eq 0 ]; then
+        xen_bad=1   # broke before or outside any check: the build, the download, qemu
+        echo "not ok - xen: make check-xen exited with status $xen_rc"
+        tail -n 20 <<<"$xen_out" | sed 's/^/    /'
+    fi
+    echo "$((${scn_ok:-0} + xen_ok)) $((${scn_bad:-0} + xen_bad))" >> "$counts"
+fi
 
 passed=0 failed=0
 while read -r p f; do passed=$((passed + p)); failed=$((failed + f)); done < "$counts"

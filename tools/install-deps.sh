@@ -5,7 +5,9 @@ pkgs=(build-essential pkg-config clang clang-format valgrind
       libclang-rt-14-dev   # libFuzzer for tests/fuzz
       libxen-dev libevent-dev libjson-c-dev libseccomp-dev libcap-ng-dev
       bubblewrap
-      groff-base man-db)   # tests/docs/test-manpages.sh formats man/ with both
+      groff-base man-db    # tests/docs/test-manpages.sh formats man/ with both
+      # make check-xen (tests/xen): Xen under qemu, dom0's initramfs, the console log
+      qemu-system-x86 busybox-static cpio kmod xz-utils file perl)
 sudo=""
 [ "$(id -u)" -eq 0 ] || sudo=sudo
 export DEBIAN_FRONTEND=noninteractive

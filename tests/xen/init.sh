@@ -34,6 +34,13 @@ if [ "$1" != stage2 ]; then
 	poweroff -f
 fi
 
+# Modes, from dom0's kernel command line (run.sh DOM0_EXTRA: the kernel hands
+# name=value words it does not know to /init as environment variables):
+#   xbench_rounds=N  rounds of the broker/direct benchmark (default 1)
+#   xbench_only=1    the benchmark alone (bench/xen.sh)
+case ${xbench_rounds:-} in '' | *[!0-9]* | 0) BENCH_ROUNDS=1 ;; *) BENCH_ROUNDS=$xbench_rounds ;; esac
+BENCH_ONLY=${xbench_only:-0}
+
 up() { cut -d' ' -f1 /proc/uptime; }
 say() { echo "@@ [$(up)] $*"; }
 result() { echo "@@RESULT $1 $2${3:+ $3}"; }
@@ -228,28 +235,42 @@ dms() {
 	dmbrokerctl dms "$1" 2> /dev/null | awk 'NR > 1'
 }
 
-PLAN="$PLAN broker/start"
+# start_broker CHECK CGROUP-PROCS [OPTION...]: dmbrokerd in the background,
+# started in the cgroup whose cgroup.procs file is given, with the options
+# given; CHECK reports whether it came up.  Its log is appended to
+# /tmp/broker.log with dom0's uptime on each line, to compare with the guests'.
 start_broker() {
-	# In a child cgroup of its own, which it may split into supervisor and DM
-	# leaves.  Its log gets dom0's uptime on each line, to compare with the guests'.
-	sh -c 'echo $$ > /sys/fs/cgroup/dmbroker/cgroup.procs; exec dmbrokerd --hypervisor xen \
+	check=$1 procs=$2 old=$BROKER
+	shift 2
+	rm -f /run/dmbroker/control.sock # a killed predecessor's
+	sh -c 'echo $$ > "$0"; exec dmbrokerd --hypervisor xen \
 		--policy /etc/dm-broker/policy.json --control /run/dmbroker/control.sock \
-		--state-dir /var/lib/dm-broker 2>&1' |
+		--state-dir /var/lib/dm-broker "$@" 2>&1' "$procs" "$@" |
 		awk '{ getline t < "/proc/uptime"; close("/proc/uptime"); split(t, u, " ")
-		       print "[" u[1] "] " $0; fflush() }' > /tmp/broker.log &
+		       print "[" u[1] "] " $0; fflush() }' >> /tmp/broker.log &
 	i=0
 	while [ $i -lt 50 ] && [ ! -S /run/dmbroker/control.sock ]; do
 		sleep 0.2
 		i=$((i + 1))
 	done
-	BROKER=$(pidof dmbrokerd)
+	BROKER=""
+	for p in $(pidof dmbrokerd); do # not a killed predecessor nobody has reaped yet
+		[ "$p" != "$old" ] && alive "$p" && BROKER=$p
+	done
 	if broker_up && [ -S /run/dmbroker/control.sock ]; then
-		pass broker/start "pid $BROKER"
+		pass "$check" "pid $BROKER"
 		dmbrokerctl status | indent "@@ broker status: "
 	else
-		fail broker/start "dmbrokerd did not come up: $(tail -n 3 /tmp/broker.log | tr '\n' ' ')"
+		fail "$check" "dmbrokerd did not come up: $(tail -n 3 /tmp/broker.log | tr '\n' ' ')"
 		BROKER=""
 	fi
+}
+
+# The first broker, in a child cgroup of its own, which it splits into a
+# supervisor leaf (itself) and the device models' leaves (cgroup.h).
+PLAN="$PLAN broker/start"
+start_first_broker() {
+	start_broker broker/start /sys/fs/cgroup/dmbroker/cgroup.procs
 }
 
 # Every device model of DOMID in a cgroup leaf with the policy's limits
@@ -504,6 +525,196 @@ test_dm_crash() {
 	destroy xuart-2
 }
 
+# ops_done DOMID SCENARIO: how many ops of SCENARIO the guest has reported
+ops_done() {
+	grep -c "(d$1) .*SCN $2 " /tmp/xen.log
+}
+
+# runs_done DOMID SCENARIO: how many times the guest has finished SCENARIO
+runs_done() {
+	grep -c "(d$1) .*SCN-DONE $2 " /tmp/xen.log
+}
+
+# wait_count SECONDS N COMMAND...: until COMMAND prints a number >= N; 1 on timeout
+wait_count() {
+	i=0 t=$1 n=$2
+	shift 2
+	while [ "$("$@")" -lt "$n" ]; do
+		[ $i -ge $((t * 4)) ] && return 1
+		sleep 0.25
+		i=$((i + 1))
+	done
+}
+
+# (f): a broker restart leaves the guests undisturbed.  While xscn-3 runs
+# adopt.scn over and over (guest-adopt.elf), dmbrokerd is SIGKILLed and a
+# moment later started again: the new one re-adopts the device models from
+# the state directory (same pids) and takes back the broker's ends they kept,
+# the event-channel fd included (hv_xen.c, xen_ports_adopt).  No op may fail:
+# the device models serve on without a broker, and a DM-op asked meanwhile
+# (the doorbell's MSI) is answered by the new broker.  After the adoption:
+# MSIs keep coming (DM-ops through the adopted channel), and `dmbrokerctl
+# restart` of the host bridge's device model stops it over the adopted
+# channel and hands the adopted event channel to a new process, which must
+# then serve the guest's requests.  The new broker goes into the first one's
+# supervisor leaf with the same root for the device models' leaves (a cgroup
+# with child cgroups cannot take processes of its own).
+ADOPT_KILL_AFTER=200 # ops reported before the kill
+PLAN="$PLAN broker/restart xscn-3/guest-done xscn-3/adopted xscn-3/dmop-after-adopt"
+PLAN="$PLAN xscn-3/restart-dm xscn-3/adopt"
+test_broker_restart() {
+	if ! broker_up; then
+		fail xscn-3/adopted "dmbrokerd is not running"
+		return
+	fi
+	create xscn-3 guest-adopt.elf 1 || return
+	d=$DOMID
+	wait_unpaused xscn-3 30 || fail xscn-3/unpause "still paused after 30 s"
+	wait_count 60 $ADOPT_KILL_AFTER ops_done "$d" adopt
+	dms "$d" | awk '{ print $2, $3, $4 }' > /tmp/adopt.before
+	at=$(ops_done "$d" adopt)
+	kill -9 "$BROKER"
+	say "xscn-3: SIGKILLed dmbrokerd (pid $BROKER) after op $at;" \
+		"device models: $(tr '\n' ' ' < /tmp/adopt.before)"
+	sleep 1
+	mark=$(wc -l < /tmp/broker.log)
+	t0=$(up)
+	start_broker broker/restart /sys/fs/cgroup/dmbroker/dm-broker-supervisor/cgroup.procs \
+		--cgroup-root /sys/fs/cgroup/dmbroker/dm-broker-dms
+	say "xscn-3: the new broker answers after $(awk "BEGIN {print $(up) - $t0}") s;" \
+		"op $(ops_done "$d" adopt) now"
+	tail -n +$((mark + 1)) /tmp/broker.log > /tmp/broker.new
+	dms "$d" | awk '{ print $2, $3, $4 }' > /tmp/adopt.after
+	dmbrokerctl dms "$d" | indent "@@ dms: "
+	nad=$(grep -c "event adopt dom$d/" /tmp/broker.new)
+	if [ -s /tmp/adopt.before ] && cmp -s /tmp/adopt.before /tmp/adopt.after &&
+		[ "$(awk '$2 != "running"' /tmp/adopt.after)" = "" ] && [ "$nad" = 3 ]; then
+		pass xscn-3/adopted "same device models, running, same pids: $(tr '\n' ' ' < /tmp/adopt.after)"
+	else
+		fail xscn-3/adopted "before: $(tr '\n' ' ' < /tmp/adopt.before); after: $(tr '\n' ' ' \
+			< /tmp/adopt.after); $nad adopt events"
+		grep -E "dom$d|adopt|state" /tmp/broker.new | head -n 20 | indent "@@ new broker: "
+	fi
+
+	# DM-ops after the adoption: each run of adopt.scn rings the doorbell once
+	n0=$(runs_done "$d" adopt)
+	if wait_count 30 $((n0 + 3)) runs_done "$d" adopt; then
+		tail -n +$((mark + 1)) /tmp/broker.log > /tmp/broker.new
+		g=$(grep -c "event audit dom$d/pcitest: dm-op msi granted" /tmp/broker.new)
+		bad=$(guest_lines "$d" | grep '^SCN-DONE adopt ' | tail -n +$((n0 + 1)) | grep -vc ' failed=0$')
+		if [ "$g" -ge 3 ] && [ "$bad" = 0 ]; then
+			pass xscn-3/dmop-after-adopt "the new broker granted $g MSIs; the runs since passed"
+		else
+			fail xscn-3/dmop-after-adopt "$g MSIs granted by the new broker, $bad runs with failures since"
+		fi
+	else
+		fail xscn-3/dmop-after-adopt "no 3 more runs of adopt.scn within 30 s (state $(state xscn-3))"
+	fi
+
+	# restart the host bridge's device model through the new broker
+	old=$(dms "$d" | awk '$2 == "hostbridge" {print $4}')
+	if has_line "$d" 'GUEST-DONE '; then
+		fail xscn-3/restart-dm "the guest was done already: adopt.scn runs too short"
+	elif out=$(dmbrokerctl restart "$d" hostbridge 2>&1); then
+		n0=$(runs_done "$d" adopt)
+		wait_count 30 $((n0 + 2)) runs_done "$d" adopt
+		sleep 1.5 # device models report their counters every second
+		line=$(dms "$d" | awk '$2 == "hostbridge"')
+		set -- $line
+		if [ "$3" = running ] && [ "$4" != "$old" ] && [ "$7" = 1 ] && [ "${8:-0}" -gt 0 ]; then
+			pass xscn-3/restart-dm "hostbridge pid $old -> $4, served $8 port requests since"
+		else
+			fail xscn-3/restart-dm "hostbridge after the restart: $line (was pid $old)"
+		fi
+	else
+		fail xscn-3/restart-dm "dmbrokerctl restart $d hostbridge: $out"
+	fi
+
+	finish_guest xscn-3 "$d" 180
+	dmbrokerctl dms "$d" | indent "@@ dms: "
+	g=$(guest_lines "$d" | grep '^GUEST-DONE ')
+	runs=$(runs_done "$d" adopt)
+	nfail=$(guest_lines "$d" | grep -c '^SCN adopt .* FAIL ')
+	guest_lines "$d" | grep '^SCN adopt .* FAIL ' | head -n 5 | indent "@@ xscn-3: "
+	if [ -n "$g" ] && [ "$nfail" = 0 ]; then
+		pass xscn-3/adopt "$runs runs of adopt.scn, $(ops_done "$d" adopt) ops, none failed"
+	else
+		fail xscn-3/adopt "$runs runs, $nfail failed ops (${g:-no GUEST-DONE})"
+	fi
+	destroy xscn-3
+}
+
+# (g): guests created back to back, and the isolation of device models'
+# fds.  The xprobe guests are `xl create -p`ed all at once: the broker sees
+# xenstore events while the others are still being built (a domain Xen
+# lists before the toolstack has introduced it must be looked at again, not
+# dropped: hv_xen.c, list_domains), and must attach every one.  Each is
+# served by xen-fdprobe, which checks from the inside that its privcmd and
+# evtchn fds reach its own guest's server and nothing of any other domain:
+# dom0, the other probes' guests running at the same time, the rest.
+PROBES="1 2 3"
+for i in $PROBES; do
+	PLAN="$PLAN xprobe-$i/attach xprobe-$i/guest-done xprobe-$i/echo xprobe-$i/fdprobe"
+done
+
+# check_fdprobe NAME DOMID: xen-fdprobe's FDPROBE lines, from the broker's log
+check_fdprobe() {
+	grep "dom$2/fdprobe: FDPROBE " /tmp/broker.log | sed 's/.*: FDPROBE //' > "/tmp/$1.fdprobe"
+	indent "@@ $1 fdprobe: " < "/tmp/$1.fdprobe"
+	oks=$(awk '$2 == "ok" { printf "%s%s", s, $1; s = ", " }' "/tmp/$1.fdprobe")
+	if grep -q '^done failures=0$' "/tmp/$1.fdprobe" && ! grep -q ' FAIL ' "/tmp/$1.fdprobe" &&
+		[ "$(grep -c ' ok ' "/tmp/$1.fdprobe")" = 4 ]; then
+		pass "$1/fdprobe" "ok: $oks"
+	else
+		fail "$1/fdprobe" "$(grep -E ' FAIL |^done' "/tmp/$1.fdprobe" | tr '\n' ' ')"
+	fi
+}
+
+test_probes() {
+	if ! broker_up; then
+		for i in $PROBES; do fail "xprobe-$i/attach" "dmbrokerd is not running"; done
+		return
+	fi
+	pids=""
+	for i in $PROBES; do
+		create "xprobe-$i" guest-echo.elf 1 &
+		pids="$pids $!"
+	done
+	wait $pids
+	for i in $PROBES; do
+		n=xprobe-$i
+		d=$(xl domid "$n" 2> /dev/null) || continue
+		wait_unpaused "$n" 30 || fail "$n/unpause" "still paused after 30 s"
+		finish_guest "$n" "$d" 60
+		check_dms "$n" "$d" 1
+		expect_scenarios "$n" "$d" echo
+		check_fdprobe "$n" "$d"
+	done
+	dmbrokerctl dms | indent "@@ dms: "
+	for i in $PROBES; do destroy "xprobe-$i"; done
+}
+
+# At the end, every guest destroyed: none may be left dying (a domain dies
+# completely only once nobody maps its pages: the broker must have seen it
+# go and stopped its device models), and the broker holds no domain.
+PLAN="$PLAN dom0/domains-released"
+check_released() {
+	i=0
+	while :; do
+		left=$(xl list 2> /dev/null | awk 'NR > 2 { printf "%s%s(%s)", s, $2, $5; s = " " }')
+		[ -z "$left" ] || [ $i -ge 40 ] && break
+		sleep 0.25
+		i=$((i + 1))
+	done
+	held=$(dmbrokerctl status 2> /dev/null | awk '$1 == "domains" { print $2 }')
+	if [ -z "$left" ] && [ "${held:-0}" = 0 ]; then
+		pass dom0/domains-released "no domain left but dom0; the broker holds none"
+	else
+		fail dom0/domains-released "left: ${left:-none}; the broker holds ${held:-?} domains"
+		xl list | indent "@@ xl list: "
+	fi
+}
+
 # alive PID: running, not a zombie waiting for us to reap it
 alive() {
 	[ -e "/proc/$1/stat" ] && ! grep -q ') Z ' "/proc/$1/stat" 2> /dev/null
@@ -527,49 +738,70 @@ quiet_run() {
 	finish_guest "$1" "$2" 10
 }
 
-# bench_line NAME DOMID LABEL: the guest's BENCH line as a result and as
-# "@@BENCH LABEL ...", if echo.scn passed: else the reads were not served.
+# bench_line NAME DOMID LABEL ROUND: the guest's BENCH line as a result and
+# as "@@BENCH LABEL round=ROUND ... tsc_khz=N", if echo.scn passed: else the
+# reads were not served.
 bench_line() {
-	b=$(guest_lines "$2" | grep '^BENCH ')
+	b=$(guest_lines "$2" | grep '^BENCH ' | head -n 1)
+	k=$(guest_lines "$2" | sed -n 's/^GUEST-INFO .*tsc_khz=\([0-9]*\).*/\1/p' | head -n 1)
 	if ! guest_lines "$2" | grep -q '^SCN-DONE echo .* failed=0$'; then
 		fail "$1/bench" "echo.scn failed: the device model did not serve the reads${b:+ (${b#BENCH })}"
-	elif [ -n "$b" ]; then
-		pass "$1/bench" "${b#BENCH }"
-		echo "@@BENCH $3 ${b#BENCH }"
-	else
+	elif [ -z "$b" ]; then
 		fail "$1/bench" "no BENCH line"
+	elif [ "${b##* bad=}" != 0 ]; then
+		fail "$1/bench" "reads not answered by the device model: ${b#BENCH }"
+	else
+		pass "$1/bench" "${b#BENCH }"
+		echo "@@BENCH $3 round=$4 ${b#BENCH } tsc_khz=$k"
 	fi
 }
 
-# (e): round trips through a device model: echo.scn, then BENCH_N timed port reads.
-PLAN="$PLAN xbench-1/guest-done xbench-1/echo xbench-1/bench"
+# (e): round trips through a device model: echo.scn, then BENCH_N timed port
+# reads; the same guest served by a brokered echo-dm (xbench-N) and by
+# xen-direct (xdirect-N), in BENCH_ROUNDS rounds.  run.sh reports the median
+# of the rounds' ratios.
+BENCH_PLAN=""
+r=1
+while [ $r -le $BENCH_ROUNDS ]; do
+	BENCH_PLAN="$BENCH_PLAN xbench-$r/guest-done xbench-$r/echo xbench-$r/bench"
+	BENCH_PLAN="$BENCH_PLAN xdirect-$r/guest-done xdirect-$r/echo xdirect-$r/bench"
+	BENCH_PLAN="$BENCH_PLAN xpair-$r/attach xpair-$r/guest-done xpair-$r/echo xpair-$r/bench"
+	r=$((r + 1))
+done
+PLAN="$PLAN$BENCH_PLAN"
+
+# test_bench ROUND
 test_bench() {
 	if ! broker_up; then
-		fail xbench-1/echo "dmbrokerd is not running"
+		fail "xbench-$1/echo" "dmbrokerd is not running"
 		return
 	fi
-	create xbench-1 guest-bench.elf 1 || return
+	create "xbench-$1" guest-bench.elf 1 || return
 	d=$DOMID
-	wait_unpaused xbench-1 30 || fail xbench-1/unpause "still paused after 30 s"
-	quiet_run xbench-1 "$d" 120
-	expect_scenarios xbench-1 "$d" echo
-	bench_line xbench-1 "$d" broker
-	destroy xbench-1
+	# quiet at once: the broker unpauses the guest, which starts timing soon after
+	quiet_run "xbench-$1" "$d" 120
+	expect_scenarios "xbench-$1" "$d" echo
+	bench_line "xbench-$1" "$d" broker "$1"
+	destroy "xbench-$1"
 }
 
-# The same guest served without the broker: xen-direct (tests/progs) opens
-# Xen itself and runs the same libdmb loop in-process.  The name matches no
-# policy entry, so the broker leaves the guest alone.
-[ -x /usr/bin/xen-direct ] && PLAN="$PLAN xdirect-1/guest-done xdirect-1/echo xdirect-1/bench"
+# test_bench_direct ROUND: the same guest served without the broker:
+# xen-direct (tests/progs) opens Xen itself and runs the same libdmb device
+# model in a process of its own.  The name matches no policy entry, so the
+# broker leaves the guest alone.
 test_bench_direct() {
-	[ -x /usr/bin/xen-direct ] || return
-	create xdirect-1 guest-bench.elf 1 || return
+	n=xdirect-$1
+	if [ ! -x /usr/bin/xen-direct ]; then
+		fail "$n/bench" "no /usr/bin/xen-direct in the initramfs"
+		return
+	fi
+	create "$n" guest-bench.elf 1 || return
 	d=$DOMID
-	xen-direct --name xdirect-1 --ports 0x510-0x51f --timeout 120 > /tmp/xen-direct.log 2>&1 &
+	xen-direct --name "$n" --ports 0x510-0x51f --timeout 120 > /tmp/xen-direct.log 2>&1 &
 	xd=$!
-	quiet_run xdirect-1 "$d" 120 $xd
-	expect_scenarios xdirect-1 "$d" echo
-	bench_line xdirect-1 "$d" direct
+	quiet_run "$n" "$d" 120 $xd
+	expect_scenarios "$n" "$d" echo
+	bench_line "$n" "$d" direct "$1"
 	if alive $xd; then
 		say "xen-direct (pid $xd) still running"
 	else
@@ -580,7 +812,64 @@ test_bench_direct() {
 		[ $rc = 159 ] && dmesg | grep -E 'type=1326|seccomp' | tail -n 3 | indent "@@ xen-direct: "
 	fi
 	indent "@@ xen-direct: " < /tmp/xen-direct.log
-	destroy xdirect-1
+	destroy "$n"
+}
+
+# test_bench_pair ROUND: both sides in one guest, interleaved.  The broker
+# attaches xpair-N's echo-dm for 0x510 (its policy entry leaves the guest
+# paused); then xen-direct adds a server of its own for 0x520 and unpauses
+# the guest, which alternates batches of reads between the two ports
+# (guest-pair.elf, BENCH_PORT2), so that a slow spell of the host hits both
+# sides alike; it compares them batch pair by batch pair (BENCH-PAIRED).
+test_bench_pair() {
+	n=xpair-$1
+	if ! broker_up || [ ! -x /usr/bin/xen-direct ]; then
+		fail "$n/bench" "no dmbrokerd running or no xen-direct"
+		return
+	fi
+	create "$n" guest-pair.elf 1 || return
+	d=$DOMID
+	i=0
+	while [ $i -lt 60 ] && [ -z "$(dms "$d" | awk '$2 == "echo" && $3 == "running"')" ]; do
+		sleep 0.5
+		i=$((i + 1))
+	done
+	check_dms "$n" "$d" 1
+	xen-direct --name "$n" --ports 0x520-0x52f --timeout 120 > /tmp/xen-direct.log 2>&1 &
+	xd=$!
+	quiet_run "$n" "$d" 120 $xd
+	expect_scenarios "$n" "$d" echo
+	guest_lines "$d" | grep '^BENCH' > "/tmp/$n.bench"
+	k=$(guest_lines "$d" | sed -n 's/^GUEST-INFO .*tsc_khz=\([0-9]*\).*/\1/p' | head -n 1)
+	p=$(grep '^BENCH-PAIRED ' "/tmp/$n.bench")
+	if [ -z "$p" ] || [ "$(grep -c '^BENCH .* bad=0$' "/tmp/$n.bench")" != 2 ]; then
+		fail "$n/bench" "$(tr '\n' ' ' < "/tmp/$n.bench")"
+	else
+		pass "$n/bench" "${p#BENCH-PAIRED }"
+		echo "@@BENCH pair-broker round=$1 $(sed -n 's/^BENCH \(port=0x510 .*\)/\1/p' "/tmp/$n.bench") tsc_khz=$k"
+		echo "@@BENCH pair-direct round=$1 $(sed -n 's/^BENCH \(port=0x520 .*\)/\1/p' "/tmp/$n.bench") tsc_khz=$k"
+		echo "@@BENCH-PAIRED round=$1 ${p#BENCH-PAIRED }"
+	fi
+	alive $xd && say "xen-direct (pid $xd) still running" || { wait $xd; say "xen-direct exited with status $?"; }
+	indent "@@ xen-direct: " < /tmp/xen-direct.log
+	destroy "$n"
+}
+
+# Rounds alternate which side goes first (ABBA), so that a drift in the
+# host's speed over the run does not favour one side.
+bench_rounds() {
+	r=1
+	while [ $r -le $BENCH_ROUNDS ]; do
+		if [ $((r % 2)) = 1 ]; then
+			test_bench $r
+			test_bench_direct $r
+		else
+			test_bench_direct $r
+			test_bench $r
+		fi
+		test_bench_pair $r
+		r=$((r + 1))
+	done
 }
 
 finish() {
@@ -597,15 +886,24 @@ finish() {
 # ---- the plan ----------------------------------------------------------------
 
 stty -opost 2> /dev/null # "\n" alone: n_tty writes a "\r\n" apart, and a guest line could land between
+[ "$BENCH_ONLY" = 1 ] && PLAN="dom0/switch-root dom0/cgroup2 dom0/toolstack broker/start$BENCH_PLAN dom0/domains-released"
 echo "@@PLAN $PLAN"
 setup_dom0
 setup_cgroups
 setup_toolstack
+if [ "$BENCH_ONLY" = 1 ]; then
+	start_first_broker
+	bench_rounds
+	check_released
+	finish
+fi
 test_no_dm
-start_broker
+start_first_broker
 test_scn_and_uart
 test_devices
 test_dm_crash
-test_bench
-test_bench_direct
+test_broker_restart
+test_probes
+bench_rounds
+check_released
 finish

@@ -63,6 +63,81 @@ boot() {
 		"$(sed -n 's/^\[ *\([0-9.]*\)\] .*@@PLAN .*/\1/p' "$LOG" | head -n 1)s"
 }
 
+# The benchmark's figures (init.sh, bench_line and test_bench_pair), per
+# round: "@@BENCH broker|direct ..." from two guests served one after the
+# other, "@@BENCH pair-broker|pair-direct ..." and "@@BENCH-PAIRED ..." from
+# one guest whose reads alternate between the two in batches.  Printed: each
+# round's round trips per port read and ratios (brokered echo-dm over
+# xen-direct; from the mean of all reads and from each side's fastest
+# batch, the figure the host's noise disturbs least; the paired guest's
+# median over its batch pairs), then the medians over the rounds, also as
+# the "result" and "ratio" lines of bench/ (bench/xen.sh prints them
+# without the "# ").  Not a check: the host's noise is in it.
+bench_summary() {
+	sed -n 's/^.*@@\(BENCH[- ].*\)$/\1/p' "$LOG" | awk -v target=1.10 '
+	function median(a, n,   i, j, t) {
+		for (i = 2; i <= n; i++)
+			for (j = i; j > 1 && a[j - 1] > a[j]; j--) { t = a[j]; a[j] = a[j - 1]; a[j - 1] = t }
+		return n % 2 ? a[(n + 1) / 2] : (a[n / 2] + a[n / 2 + 1]) / 2
+	}
+	function us(v, khz) { return khz > 0 ? v / khz * 1000 : 0 }
+	function above(q) { return q > target ? " ABOVE the target" : "" }
+	{
+		print "# @@" $0
+		delete f
+		first = $1 == "BENCH" ? 3 : 2
+		for (i = first; i <= NF; i++) { k = index($i, "="); f[substr($i, 1, k - 1)] = substr($i, k + 1) }
+		r = f["round"]
+		if (r == "") next
+		if (!(r in seen)) { seen[r] = 1; order[++nr] = r }
+		if ($1 == "BENCH-PAIRED") { pq[r] = f["ratio_p50_permille"] / 1000; pm[r] = f["ratio_min_permille"] / 1000; next }
+		mean[$2, r] = us(f["tsc_per_read"], f["tsc_khz"]); fast[$2, r] = us(f["tsc_min_batch"], f["tsc_khz"])
+		reads = f["n"]; batch = f["batch"]
+	}
+	END {
+		n = m = 0
+		for (i = 1; i <= nr; i++) {
+			r = order[i]
+			if ((("broker", r) in mean) && (("direct", r) in mean) && mean["direct", r] > 0 && fast["direct", r] > 0) {
+				n++; b[n] = mean["broker", r]; d[n] = mean["direct", r]; q[n] = b[n] / d[n]
+				fb[n] = fast["broker", r]; fd[n] = fast["direct", r]; fq[n] = fb[n] / fd[n]
+				printf "# bench: round %s, one guest each: broker %.1f us/read, direct %.1f, ratio %.3f;" \
+					" fastest batches: broker %.1f, direct %.1f, ratio %.3f\n", r, b[n], d[n], q[n], fb[n], fd[n], fq[n]
+			}
+			if (r in pq) {
+				m++; xq[m] = pq[r]; xm[m] = pm[r]; xb[m] = mean["pair-broker", r]; xd[m] = mean["pair-direct", r]
+				printf "# bench: round %s, one guest, batches alternating: broker %.1f us/read, direct %.1f;" \
+					" ratio %.3f (median of the batch pairs), fastest batches %.3f\n", r, xb[m], xd[m], xq[m], xm[m]
+			}
+		}
+		if (!n && !m) { if (nr) print "# bench: no round with both sides"; exit }
+		if (n) {
+			mq = median(q, n); mfq = median(fq, n)
+			printf "# bench: one guest each, median of %d round%s of %s reads: broker %.1f us/read, direct %.1f, ratio %.3f;" \
+				" fastest batches of %s: broker %.1f, direct %.1f, ratio %.3f\n", n, (n == 1 ? "" : "s"), reads,
+				median(b, n), median(d, n), mq, batch, median(fb, n), median(fd, n), mfq
+		}
+		if (m) {
+			mxq = median(xq, m)
+			printf "# bench: paired in one guest, median of %d round%s: broker %.1f us/read, direct %.1f, ratio %.3f%s" \
+				" (target <= %s)\n", m, (m == 1 ? "" : "s"), median(xb, m), median(xd, m), mxq, above(mxq), target
+		}
+		if (n) {
+			printf "# result xen_port_read_broker_median %.1f us\n", median(b, n)
+			printf "# result xen_port_read_direct_median %.1f us\n", median(d, n)
+			printf "# ratio xen_port_read_broker_vs_direct_median %.3f\n", mq
+			printf "# result xen_port_read_broker_fastest_batch_median %.1f us\n", median(fb, n)
+			printf "# result xen_port_read_direct_fastest_batch_median %.1f us\n", median(fd, n)
+			printf "# ratio xen_port_read_broker_vs_direct_fastest_batch_median %.3f\n", mfq
+		}
+		if (m) {
+			printf "# result xen_port_read_paired_broker_median %.1f us\n", median(xb, m)
+			printf "# result xen_port_read_paired_direct_median %.1f us\n", median(xd, m)
+			printf "# ratio xen_port_read_broker_vs_direct_paired_median %.3f\n", mxq
+		}
+	}'
+}
+
 # Every check of dom0's plan must have a PASS line: "@@RESULT name PASS|FAIL
 # detail", anywhere in a console line (Xen may put a guest's line in front).
 judge() {
@@ -102,7 +177,7 @@ judge() {
 		failed=$((failed + 1))
 	fi
 
-	sed -n 's/^.*\(@@BENCH .*\)$/# \1/p' "$LOG"
+	bench_summary
 	if [ $failed -gt 0 ]; then
 		echo "# ---- what went wrong (full console: $LOG)"
 		if [ -n "$faildoms" ]; then
