@@ -413,7 +413,7 @@ test_no_dm() {
 # (a)-(c): all.scn on a guest with three device models (2 vCPUs, unclaimed
 # I/O included) and, at the same time, uart.scn on a second guest with a
 # UART of its own: each guest's device models on their own ioreq servers.
-PLAN="$PLAN xscn-1/guest-done xscn-1/attach xscn-1/dm-cgroups xscn-1/requests xscn-1/all"
+PLAN="$PLAN xscn-1/guest-done xscn-1/attach xscn-1/verify xscn-1/dm-cgroups xscn-1/requests xscn-1/all"
 PLAN="$PLAN xuart-1/guest-done xuart-1/attach xuart-1/requests xuart-1/uart concurrent/own-uarts"
 test_scn_and_uart() {
 	if ! broker_up; then
@@ -431,6 +431,13 @@ test_scn_and_uart() {
 	dmbrokerctl dms | indent "@@ dms: "
 	check_dms xscn-1 "$d1" 3
 	check_dms xuart-1 "$d2" 1
+	# dmbrokerctl verify from outside, on Xen: ids, caps, seccomp, namespaces,
+	# fds, limits, and its evtchn fd refused for another domain.
+	if out=$(dmbrokerctl verify "$d1" uart 2>&1); then
+		pass xscn-1/verify "$(echo "$out" | tail -n 1)"
+	else
+		fail xscn-1/verify "$(echo "$out" | grep -iv ' ok' | tr '\n' ' ' | cut -c1-300)"
+	fi
 	check_dm_cgroups xscn-1 "$d1"
 	check_requests xscn-1 "$d1" all
 	check_requests xuart-1 "$d2" uart
