@@ -1,8 +1,8 @@
 #!/bin/bash
 # The whole suite, as `make check` runs it: the plain build's tests, the same
 # tests built with ASan+UBSan, a valgrind pass, the checks of shipped
-# files, fuzzing, and real Xen under qemu (make check-xen).  Ends with one
-# line: "N passed, N failed".
+# files, fuzzing, real Xen under qemu (make check-xen) and make install.
+# Ends with one line: "N passed, N failed".
 set -u
 cd "$(dirname "$0")/.."
 counts=$(mktemp)
@@ -65,6 +65,19 @@ else
     fi
     echo "$((${scn_ok:-0} + xen_ok)) $((${scn_bad:-0} + xen_bad))" >> "$counts"
 fi
+
+section "make install / make uninstall (tests/install)"
+inst_counts=$(mktemp)
+tests/install/test-install.sh --build build --counts "$inst_counts"
+if [ -s "$inst_counts" ]; then
+    cat "$inst_counts" >> "$counts"
+else
+    echo "not ok - install: tests/install/test-install.sh stopped before its summary"; echo "0 1" >> "$counts"
+fi
+rm -f "$inst_counts"
+
+# make check-systemd (the .deb under Debian's systemd as PID 1 in a qemu VM,
+# tests/systemd) is not part of this run yet: see tests/systemd/README.md.
 
 passed=0 failed=0
 while read -r p f; do passed=$((passed + p)); failed=$((failed + f)); done < "$counts"
