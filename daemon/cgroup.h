@@ -15,6 +15,10 @@
  * cgroup v2's "no internal processes" rule forbids enabling controllers for
  * the children of a cgroup that has processes of its own (the hierarchy
  * root excepted), so the broker first moves itself into a leaf of its own.
+ * The same rule makes systemd 252 fail to start the next broker in U while
+ * device models live below it (status=219/CGROUP): the shipped units give
+ * the broker an explicit root in a unit of its own instead
+ * (systemd/dmbroker-dms.service, tests/systemd/README.md).
  * A host where U has no memory or pids controller (cgroup v1, or an empty
  * cgroup2 like /sys/fs/cgroup/unified on a hybrid host) is refused with
  * -ENOTSUP before anything is written: those hierarchies belong to
