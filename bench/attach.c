@@ -66,12 +66,12 @@ static void write_policy(const char *path, unsigned n)
 	if (!f)
 		die("policy file");
 	fprintf(f, "{\"version\": 1, \"uid_range\": {\"start\": 220000, \"count\": 1000},"
-		   " \"guests\": [{\"match\": {\"name\": \"bench*\"}, \"device_models\": [");
+	           " \"guests\": [{\"match\": {\"name\": \"bench*\"}, \"device_models\": [");
 	for (unsigned i = 0; i < n; i++)
 		fprintf(f,
-			"%s{\"name\": \"echo%u\", \"exec\": \"%s/tests/progs/echo-dm\","
-			" \"claims\": {\"ports\": [\"0x%x-0x%x\"]}}",
-			i ? ", " : "", i, build, 0x500 + 16 * i, 0x50f + 16 * i);
+		        "%s{\"name\": \"echo%u\", \"exec\": \"%s/tests/progs/echo-dm\","
+		        " \"claims\": {\"ports\": [\"0x%x-0x%x\"]}}",
+		        i ? ", " : "", i, build, 0x500 + 16 * i, 0x50f + 16 * i);
 	fprintf(f, "]}]}\n");
 	fclose(f);
 }
@@ -79,13 +79,11 @@ static void write_policy(const char *path, unsigned n)
 /* One request on the control socket; returns 0 if the reply says ok. */
 static int control(const char *sock, const char *req)
 {
-	struct sockaddr_un sa = {.sun_family = AF_UNIX};
 	char buf[4096];
 	ssize_t n;
-	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	int fd = util_unix_connect(sock, SOCK_STREAM);
 
-	if (util_strcpy(sa.sun_path, sizeof(sa.sun_path), sock) < 0 || fd < 0 ||
-	    connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0)
+	if (fd < 0)
 		die("connect to dmbrokerd");
 	if (util_write_all(fd, req, strlen(req)) < 0 || util_write_all(fd, "\n", 1) < 0)
 		die("write to dmbrokerd");
@@ -124,8 +122,8 @@ static double measure(unsigned n_dms, unsigned rounds)
 	sim_pid = start((char *[]){simd, "--socket", sim_sock, NULL});
 	wait_socket(sim_sock);
 	broker_pid = start((char *[]){brokerd, "--hypervisor", hv, "--policy", policy, "--control",
-				      ctl, "--state-dir", state, "--libexec-dir", libexec,
-				      "--no-auto-attach", "--stop-on-exit", NULL});
+	                              ctl, "--state-dir", state, "--libexec-dir", libexec,
+	                              "--no-auto-attach", "--stop-on-exit", NULL});
 	wait_socket(ctl);
 	if (simc_connect(sim_sock, &c) < 0)
 		die("connect to dmbsimd");
@@ -169,8 +167,8 @@ static double measure(unsigned n_dms, unsigned rounds)
 int main(int argc, char **argv)
 {
 	static const struct option opts[] = {{"build", required_argument, NULL, 'b'},
-					     {"rounds", required_argument, NULL, 'r'},
-					     {NULL, 0, NULL, 0}};
+	                                     {"rounds", required_argument, NULL, 'r'},
+	                                     {NULL, 0, NULL, 0}};
 	unsigned rounds = 100;
 	double one, eight;
 	int c;

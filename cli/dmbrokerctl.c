@@ -50,7 +50,8 @@ static void usage(FILE *f)
 	        "outside\n"
 	        "                             (exit 1 if any check fails)\n"
 	        "  events [--follow] [--last N] attach, ready, crash, restart... as JSON lines\n"
-	        "  metrics                    OpenMetrics text: states, restarts, requests, latencies\n"
+	        "  metrics                    OpenMetrics text: states, restarts, requests, "
+	        "latencies\n"
 	        "  policy check FILE          validate a policy; print it normalised, or every "
 	        "error\n"
 	        "  policy reload              reload the daemon's policy file\n"
@@ -61,20 +62,7 @@ static void usage(FILE *f)
 
 static int connect_daemon(const char *path)
 {
-	struct sockaddr_un sa = {.sun_family = AF_UNIX};
-	int fd;
-
-	if (util_strcpy(sa.sun_path, sizeof(sa.sun_path), path) < 0)
-		return -ENAMETOOLONG;
-	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	if (fd < 0)
-		return -errno;
-	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
-		int r = -errno;
-		close(fd);
-		return r;
-	}
-	return fd;
+	return util_unix_connect(path, SOCK_STREAM);
 }
 
 /* Read one line (the reply) within timeout_ms. */
@@ -115,10 +103,10 @@ static char *read_line(int fd, int timeout_ms)
 static int unreachable(const struct ctl *ctl, int err)
 {
 	fprintf(stderr, "dmbrokerctl: cannot reach dmbrokerd at %s: %s%s\n", ctl->socket,
-		strerror(-err),
-		err == -ENOENT || err == -ECONNREFUSED ? " (is it running?)"
-		: err == -EACCES                       ? " (root or the admin group only)"
-						       : "");
+	        strerror(-err),
+	        err == -ENOENT || err == -ECONNREFUSED ? " (is it running?)"
+	        : err == -EACCES                       ? " (root or the admin group only)"
+	                                               : "");
 	return EXIT_NODAEMON;
 }
 
@@ -382,7 +370,7 @@ static int cmd_policy_check(struct ctl *ctl, const char *file)
 static void print_json_line(json_object *o)
 {
 	printf("%s\n", json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN |
-							      JSON_C_TO_STRING_NOSLASHESCAPE));
+	                                                         JSON_C_TO_STRING_NOSLASHESCAPE));
 	fflush(stdout);
 }
 
@@ -433,7 +421,8 @@ static int follow_events(struct ctl *ctl, json_object *req)
 			if (first) {
 				first = false;
 				if (!o || !json_object_get_boolean(field(o, "ok"))) {
-					fprintf(stderr, "dmbrokerctl: %s\n", o ? sfield(o, "error") : "bad reply");
+					fprintf(stderr, "dmbrokerctl: %s\n",
+					        o ? sfield(o, "error") : "bad reply");
 					json_object_put(o);
 					close(fd);
 					return EXIT_FAILED;
@@ -512,11 +501,12 @@ static int dispatch(struct ctl *ctl, int argc, char **argv)
 			if (!strcmp(argv[i], "--follow"))
 				follow = true;
 			else if (!strcmp(argv[i], "--last") && i + 1 < argc &&
-				 util_parse_u32(argv[i + 1], &last) == 0 && last <= 1024)
+			         util_parse_u32(argv[i + 1], &last) == 0 && last <= 1024)
 				i++;
 			else {
-				fprintf(stderr, "dmbrokerctl: events [--follow] [--last N], N from 0 "
-						"to 1024\n");
+				fprintf(stderr,
+				        "dmbrokerctl: events [--follow] [--last N], N from 0 "
+				        "to 1024\n");
 				return EXIT_USAGE;
 			}
 		}

@@ -6,6 +6,8 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
 #include <time.h>
 
 int util_close(int fd)
@@ -152,4 +154,80 @@ int util_count_fds(void)
 			n++;
 	closedir(d);
 	return n - 1; /* the DIR's own fd */
+}
+
+int util_hex_digit(char c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	return -1;
+}
+
+const char *util_parse_strict_u64(const char *s, uint64_t *ret)
+{
+	uint64_t v = 0;
+	unsigned base = 10;
+
+	if (!*s)
+		return "empty number";
+	if (*s == '-' || *s == '+')
+		return "sign not allowed";
+	if (s[0] == '0' && (s[1] == 'x' || s[1] == 'X')) {
+		base = 16;
+		s += 2;
+		if (!*s)
+			return "no digits after 0x";
+	} else if (s[0] == '0' && s[1]) {
+		return "leading zero in decimal (write hex as 0x...)";
+	}
+	for (; *s; s++) {
+		int d = util_hex_digit(*s);
+
+		if (d < 0 || (unsigned)d >= base)
+			return "invalid character in number";
+		if (v > (UINT64_MAX - (unsigned)d) / base)
+			return "number does not fit 64 bits";
+		v = v * base + (unsigned)d;
+	}
+	*ret = v;
+	return NULL;
+}
+
+const char *util_parse_hex_field(const char *s, char stop, unsigned *ret)
+{
+	unsigned v = 0, n = 0;
+
+	for (; *s && *s != stop; s++, n++) {
+		int d = util_hex_digit(*s);
+
+		if (d < 0 || n == 4)
+			return NULL;
+		v = v << 4 | (unsigned)d;
+	}
+	if (n == 0 || *s != stop)
+		return NULL;
+	*ret = v;
+	return s;
+}
+
+int util_unix_connect(const char *path, int type)
+{
+	struct sockaddr_un sa = {.sun_family = AF_UNIX};
+	int fd;
+
+	if (util_strcpy(sa.sun_path, sizeof(sa.sun_path), path) < 0)
+		return -ENAMETOOLONG;
+	fd = socket(AF_UNIX, type | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -errno;
+	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
+		int r = -errno;
+		close(fd);
+		return r;
+	}
+	return fd;
 }

@@ -69,6 +69,19 @@ int util_parse_u32(const char *s, uint32_t *ret);
 /* Copy a string into a fixed buffer; -ENAMETOOLONG instead of truncating. */
 int util_strcpy(char *dst, size_t size, const char *src);
 
+/* The value of a hex digit, or -1. */
+int util_hex_digit(char c);
+/*
+ * Strict unsigned number, as policies and scenarios write them: decimal or
+ * 0x/0X hex, at most 64 bits, no sign, no leading zero in decimal (C would
+ * read it as octal, and a reader might too).  NULL, or why s is not one.
+ */
+const char *util_parse_strict_u64(const char *s, uint64_t *ret);
+/* 1 to 4 hex digits up to stop (or the end): the position of stop, or NULL. */
+const char *util_parse_hex_field(const char *s, char stop, unsigned *ret);
+/* A connected AF_UNIX socket of this type (SOCK_STREAM, SOCK_SEQPACKET), CLOEXEC; -errno. */
+int util_unix_connect(const char *path, int type);
+
 uint64_t util_now_ns(void);      /* CLOCK_MONOTONIC */
 uint64_t util_realtime_ns(void); /* CLOCK_REALTIME */
 

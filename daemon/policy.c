@@ -130,53 +130,7 @@ static const char *show_str(char *buf, size_t size, const char *s)
 
 /* ---- numbers, ranges, PCI addresses ----------------------------------- */
 
-static int hex_digit(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
-/*
- * Strict unsigned number (as in scenarios): decimal or 0x hex, 64 bits at
- * most.  A decimal with a leading zero is refused because C reads it as
- * octal and a reader might too.  Returns NULL or why s is not a number.
- */
-static const char *parse_number(const char *s, uint64_t *ret)
-{
-	uint64_t v = 0;
-	unsigned base = 10;
-
-	if (!*s)
-		return "empty number";
-	if (*s == '-' || *s == '+')
-		return "sign not allowed";
-	if (s[0] == '0' && (s[1] == 'x' || s[1] == 'X')) {
-		base = 16;
-		s += 2;
-		if (!*s)
-			return "no digits after 0x";
-	} else if (s[0] == '0' && s[1]) {
-		return "leading zero in decimal (write hex as 0x...)";
-	}
-	for (; *s; s++) {
-		int d = hex_digit(*s);
-
-		if (d < 0 || (unsigned)d >= base)
-			return "invalid character in number";
-		if (v > (UINT64_MAX - (unsigned)d) / base)
-			return "number does not fit 64 bits";
-		v = v * base + (unsigned)d;
-	}
-	*ret = v;
-	return NULL;
-}
-
-/* Copies s[0..n) into a small buffer for parse_number; false if it does not fit. */
+/* Copies s[0..n) into a small buffer for util_parse_strict_u64; false if it does not fit. */
 static bool take(char *dst, size_t size, const char *s, size_t n)
 {
 	if (n >= size)
@@ -204,7 +158,7 @@ static const char *parse_range(const char *s, bool with_size, uint64_t max, stru
 		return "A+SIZE is only for mmio; write A-B";
 	if (!take(a, sizeof(a), s, sep ? (size_t)(sep - s) : strlen(s)))
 		return "number too long";
-	if ((e = parse_number(a, &start)))
+	if ((e = util_parse_strict_u64(a, &start)))
 		return e;
 	end = start;
 	if (sep) {
@@ -212,7 +166,7 @@ static const char *parse_range(const char *s, bool with_size, uint64_t max, stru
 
 		if (!take(b, sizeof(b), sep + 1, strlen(sep + 1)))
 			return "number too long";
-		if ((e = parse_number(b, &v)))
+		if ((e = util_parse_strict_u64(b, &v)))
 			return e;
 		if (dash) {
 			end = v;
@@ -238,24 +192,6 @@ static const char *parse_range(const char *s, bool with_size, uint64_t max, stru
 	return NULL;
 }
 
-/* 1 to 4 hex digits up to stop; returns the position of stop or NULL. */
-static const char *bdf_field(const char *s, char stop, unsigned *ret)
-{
-	unsigned v = 0, n = 0;
-
-	for (; *s && *s != stop; s++, n++) {
-		int d = hex_digit(*s);
-
-		if (d < 0 || n == 4)
-			return NULL;
-		v = v << 4 | (unsigned)d;
-	}
-	if (n == 0 || *s != stop)
-		return NULL;
-	*ret = v;
-	return s;
-}
-
 /* [SSSS:]BB:DD.F, hex, segment 0 (as in scenarios) to an SBDF. */
 static const char *parse_pci(const char *s, uint32_t *ret, char *why, size_t whylen)
 {
@@ -265,12 +201,13 @@ static const char *parse_pci(const char *s, uint32_t *ret, char *why, size_t why
 		colons += *c == ':';
 	if (colons != 1 && colons != 2)
 		return "want BB:DD.F or 0000:BB:DD.F, hex";
-	if (colons == 2 && !(s = bdf_field(s, ':', &f[0])))
+	if (colons == 2 && !(s = util_parse_hex_field(s, ':', &f[0])))
 		return "want BB:DD.F or 0000:BB:DD.F, hex";
 	if (colons == 2)
 		s++;
-	if (!(s = bdf_field(s, ':', &f[1])) || !(s = bdf_field(s + 1, '.', &f[2])) ||
-	    !bdf_field(s + 1, '\0', &f[3]))
+	if (!(s = util_parse_hex_field(s, ':', &f[1])) ||
+	    !(s = util_parse_hex_field(s + 1, '.', &f[2])) ||
+	    !util_parse_hex_field(s + 1, '\0', &f[3]))
 		return "want BB:DD.F or 0000:BB:DD.F, hex";
 	if (f[0] != 0) {
 		snprintf(why, whylen, "segment 0x%04x: only segment 0 is supported", f[0]);
@@ -427,7 +364,7 @@ static bool scan_string(struct scan *sc, bool *escaped)
 			if (c == 'u') {
 				for (unsigned i = 1; i <= 4; i++)
 					if (sc->pos + i >= sc->len ||
-					    hex_digit(sc->s[sc->pos + i]) < 0)
+					    util_hex_digit(sc->s[sc->pos + i]) < 0)
 						return scan_fail(sc, "bad \\u escape");
 				sc->pos += 4;
 			} else if (!c || !strchr("\"\\/bfnrt", c)) {

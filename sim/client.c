@@ -17,20 +17,11 @@ struct simc {
 
 int simc_connect(const char *path, struct simc **ret)
 {
-	struct sockaddr_un sa = {.sun_family = AF_UNIX};
 	struct simc *c;
-	int fd;
+	int fd = util_unix_connect(path, SOCK_SEQPACKET);
 
-	if (util_strcpy(sa.sun_path, sizeof(sa.sun_path), path) < 0)
-		return -ENAMETOOLONG;
-	fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
 	if (fd < 0)
-		return -errno;
-	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
-		int r = -errno;
-		close(fd);
-		return r;
-	}
+		return fd;
 	c = calloc(1, sizeof(*c));
 	if (!c) {
 		close(fd);

@@ -111,56 +111,10 @@ static uint64_t ones_of(unsigned size)
 	return size >= 8 ? UINT64_MAX : (UINT64_C(1) << (size * 8)) - 1;
 }
 
-static int hex_digit(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
-/*
- * Strict unsigned number: decimal or 0x/0X hex, at most 64 bits.  Returns
- * NULL or why s is not a number.  A decimal with a leading zero is refused
- * because C would read it as octal and a reader might too.
- */
-static const char *parse_number(const char *s, uint64_t *ret)
-{
-	uint64_t v = 0;
-	unsigned base = 10;
-
-	if (!*s)
-		return "empty number";
-	if (*s == '-' || *s == '+')
-		return "sign not allowed";
-	if (s[0] == '0' && (s[1] == 'x' || s[1] == 'X')) {
-		base = 16;
-		s += 2;
-		if (!*s)
-			return "no digits after 0x";
-	} else if (s[0] == '0' && s[1]) {
-		return "leading zero in decimal (write hex as 0x...)";
-	}
-	for (; *s; s++) {
-		int d = hex_digit(*s);
-
-		if (d < 0 || (unsigned)d >= base)
-			return "invalid character";
-		if (v > (UINT64_MAX - (unsigned)d) / base)
-			return "does not fit 64 bits";
-		v = v * base + (unsigned)d;
-	}
-	*ret = v;
-	return NULL;
-}
-
 static int number(const struct parser *p, const struct stmt *st, const char *what, const char *s,
                   uint64_t *ret)
 {
-	const char *why = parse_number(s, ret);
+	const char *why = util_parse_strict_u64(s, ret);
 
 	if (why)
 		return fail(p, -EINVAL, "%s: bad %s \"%.*s\": %s", st->mnemonic, what,
@@ -199,24 +153,6 @@ static int parse_addr(const struct parser *p, struct stmt *st, const char *s)
 	return 0;
 }
 
-/* 1 to 4 hex digits up to stop (or the end); returns the position after them or NULL. */
-static const char *bdf_field(const char *s, char stop, unsigned *ret)
-{
-	unsigned v = 0, n = 0;
-
-	for (; *s && *s != stop; s++, n++) {
-		int d = hex_digit(*s);
-
-		if (d < 0 || n == 4)
-			return NULL;
-		v = v << 4 | (unsigned)d;
-	}
-	if (n == 0 || *s != stop)
-		return NULL;
-	*ret = v;
-	return s;
-}
-
 /* Splits BB:DD.F or SSSS:BB:DD.F into seg/bus/dev/fn; false if the shape is wrong. */
 static bool bdf_split(const char *s, unsigned f[4])
 {
@@ -228,18 +164,18 @@ static bool bdf_split(const char *s, unsigned f[4])
 		return false;
 	f[0] = 0;
 	if (colons == 2) {
-		s = bdf_field(s, ':', &f[0]);
+		s = util_parse_hex_field(s, ':', &f[0]);
 		if (!s)
 			return false;
 		s++;
 	}
-	s = bdf_field(s, ':', &f[1]);
+	s = util_parse_hex_field(s, ':', &f[1]);
 	if (!s)
 		return false;
-	s = bdf_field(s + 1, '.', &f[2]);
+	s = util_parse_hex_field(s + 1, '.', &f[2]);
 	if (!s)
 		return false;
-	return bdf_field(s + 1, '\0', &f[3]) != NULL;
+	return util_parse_hex_field(s + 1, '\0', &f[3]) != NULL;
 }
 
 static int parse_bdf(const struct parser *p, struct stmt *st, const char *s)

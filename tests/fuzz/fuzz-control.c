@@ -188,12 +188,9 @@ static unsigned check_replies(void)
 
 static int connect_client(void)
 {
-	struct sockaddr_un sa = {.sun_family = AF_UNIX};
-	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	int fd = util_unix_connect(ctl_path, SOCK_STREAM);
 
 	FUZZ_CHECK(fd >= 0);
-	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", ctl_path);
-	FUZZ_CHECK(connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0);
 	FUZZ_CHECK(util_set_nonblock(fd, true) == 0);
 	return fd;
 }

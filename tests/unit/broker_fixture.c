@@ -189,18 +189,9 @@ int broker_stop(struct broker_fixture *bf)
 
 static int connect_ctl(const char *path)
 {
-	struct sockaddr_un sa = {.sun_family = AF_UNIX};
-	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	int fd = util_unix_connect(path, SOCK_STREAM);
 
-	if (util_strcpy(sa.sun_path, sizeof(sa.sun_path), path) < 0) {
-		util_close(fd);
-		return -1;
-	}
-	if (fd < 0 || connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
-		util_close(fd);
-		return -1;
-	}
-	return fd;
+	return fd < 0 ? -1 : fd;
 }
 
 json_object *broker_call(struct broker_fixture *bf, const char *request_json)
@@ -447,6 +438,14 @@ static bool is_zombie(const char *pid)
 	if (f)
 		fclose(f);
 	return r;
+}
+
+bool fixture_process_running(pid_t pid)
+{
+	char s[24];
+
+	snprintf(s, sizeof(s), "%d", (int)pid);
+	return pid > 0 && kill(pid, 0) == 0 && !is_zombie(s);
 }
 
 unsigned fixture_processes_with_uid(uid_t start, unsigned count)

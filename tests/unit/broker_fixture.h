@@ -83,6 +83,8 @@ int64_t fixture_jint(json_object *o, const char *key);
 const char *fixture_jstr(json_object *o, const char *key);
 /* How many ioreq servers the domain has (creates until refused, destroys its own). */
 unsigned fixture_servers_in_use(struct sim_fixture *f, uint32_t domid);
+/* Is pid a live process (not a zombie waiting for the test to reap it)? */
+bool fixture_process_running(pid_t pid);
 /* How many processes run with a uid in [start, start + count)? */
 unsigned fixture_processes_with_uid(uid_t start, unsigned count);
 /* Number of open fds of the broker process. */

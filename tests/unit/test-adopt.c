@@ -60,20 +60,9 @@ static void assert_same(const struct seen *a, const struct seen *b)
 	ASSERT_STREQ(b->state, "running");
 }
 
-/* Running, not a zombie: a killed broker's children are reparented to the test (a subreaper). */
 static bool alive(int64_t pid)
 {
-	char path[64], buf[512], *p;
-	FILE *f;
-	bool r = false;
-
-	snprintf(path, sizeof(path), "/proc/%lld/stat", (long long)pid);
-	f = pid > 0 ? fopen(path, "re") : NULL;
-	if (f && fgets(buf, sizeof(buf), f) && (p = strrchr(buf, ')')))
-		r = p[1] == ' ' && p[2] != 'Z' && p[2] != 'X';
-	if (f)
-		fclose(f);
-	return r;
+	return fixture_process_running((pid_t)pid);
 }
 
 static uint64_t ioreqs(uint32_t dom)
