@@ -438,14 +438,27 @@ $(PATHS_STAMP): FORCE
 	@mkdir -p $(dir $@)
 	@echo '$(INSTALL_PATHS)' | cmp -s - $@ || echo '$(INSTALL_PATHS)' > $@
 
-# The installed dmbrokerd looks for device models in LIBEXECDIR; $(BIN)/dmbrokerd
-# keeps /usr/libexec/dm-broker (tests/xen's initramfs puts them there).  Linked
-# as $(BIN)/dmbrokerd is.
+# The installed dmbrokerd looks for device models in LIBEXECDIR, and the
+# installed dmbrokerctl's `policy check` with it; $(BIN)/dmbrokerd keeps
+# /usr/libexec/dm-broker (tests/xen's initramfs puts them there).  Linked as
+# the $(BIN) ones are.
 INST_BROKER := $(BUILD)/install/dmbrokerd
+INST_CTL    := $(BUILD)/install/dmbrokerctl
 $(O)/daemon/main-installed.o: daemon/main.c $(PATHS_STAMP)
 	@mkdir -p $(dir $@)
 	$(call msg,CC,$@)
 	$(Q)$(CC) $(ALL_CFLAGS) -DDMB_LIBEXECDIR='"$(LIBEXECDIR)"' -c -o $@ $<
+
+$(O)/cli/dmbrokerctl-installed.o: cli/dmbrokerctl.c $(PATHS_STAMP)
+	@mkdir -p $(dir $@)
+	$(call msg,CC,$@)
+	$(Q)$(CC) $(ALL_CFLAGS) -DDMB_LIBEXECDIR='"$(LIBEXECDIR)"' -c -o $@ $<
+
+$(INST_CTL): $(O)/cli/dmbrokerctl-installed.o $(LIBDAEMON) $(LIBHV) $(LIBSIM) $(BASE_LIBS)
+	@mkdir -p $(dir $@)
+	$(call msg,LD,$@)
+	$(Q)$(CC) $(ALL_LDFLAGS) -o $@ $^ $(PKG_LIBS_JSON) $(PKG_LIBS_EVENT) $(PKG_LIBS_SECCOMP) \
+		$(PKG_LIBS_CAPNG) $(XEN_LIBS) -lpthread
 
 $(INST_BROKER): $(O)/daemon/main-installed.o $(LIBDAEMON) $(LIBHV) $(LIBSIM) $(BASE_LIBS)
 	@mkdir -p $(dir $@)
@@ -482,14 +495,14 @@ $(BUILD)/systemd-units/%: systemd/% $(PATHS_STAMP) Makefile
 	$(Q)sed 's|/usr/sbin/dmbrokerd|$(SBINDIR)/dmbrokerd|g' $< > $@
 
 .PHONY: install-files install uninstall deb check-install check-systemd FORCE
-install-files: programs $(INST_BROKER) $(LIBDMB_PUB) $(DMB_PC) $(UNITS_OUT)
+install-files: programs $(INST_BROKER) $(INST_CTL) $(LIBDMB_PUB) $(DMB_PC) $(UNITS_OUT)
 
 install: install-files
 	$(INSTALL) -d $(DESTDIR)$(SBINDIR) $(DESTDIR)$(BINDIR) $(DESTDIR)$(LIBEXECDIR) \
 		$(DESTDIR)$(LIBDIR) $(DESTDIR)$(PKGCONFIGDIR) $(DESTDIR)$(INCLUDEDIR)/dmb \
 		$(DESTDIR)$(POLICYDIR) $(DESTDIR)$(SYSTEMDUNITDIR) $(DESTDIR)$(SYSCONFDIR)/dm-broker
 	$(INSTALL) -m 0755 $(INST_BROKER) $(DESTDIR)$(SBINDIR)/
-	$(INSTALL) -m 0755 $(BIN)/dmbrokerctl $(BIN)/dmbsimd $(BIN)/dmbsimctl $(DESTDIR)$(BINDIR)/
+	$(INSTALL) -m 0755 $(INST_CTL) $(BIN)/dmbsimd $(BIN)/dmbsimctl $(DESTDIR)$(BINDIR)/
 	$(INSTALL) -m 0755 $(DEVICES) $(DESTDIR)$(LIBEXECDIR)/
 	$(INSTALL) -m 0644 $(LIBDMB_PUB) $(DESTDIR)$(LIBDIR)/
 	$(INSTALL) -m 0644 $(DMB_PC) $(DESTDIR)$(PKGCONFIGDIR)/

@@ -27,6 +27,11 @@
 #define EXIT_USAGE     2
 #define EXIT_NODAEMON  3
 #define REPLY_MAX      (4 * 1024 * 1024)
+/* Where the dmbrokerd installed with this dmbrokerctl runs device models from
+ * (daemon/main.c): `policy check` looks for them in the same place. */
+#ifndef DMB_LIBEXECDIR
+#define DMB_LIBEXECDIR POLICY_LIBEXEC_DIR
+#endif
 
 struct ctl {
 	const char *socket;
@@ -52,7 +57,8 @@ static void usage(FILE *f)
 	        "  events [--follow] [--last N] attach, ready, crash, restart... as JSON lines\n"
 	        "  metrics                    OpenMetrics text: states, restarts, requests, "
 	        "latencies\n"
-	        "  policy check FILE          validate a policy; print it normalised, or every "
+	        "  policy check FILE [--libexec-dir DIR]\n"
+	        "                             validate a policy; print it normalised, or every "
 	        "error\n"
 	        "  policy reload              reload the daemon's policy file\n"
 	        "exit: 0 ok, 1 failed, 2 usage, 3 daemon not reachable\n");
@@ -326,7 +332,7 @@ static int add_domid(json_object *req, const char *arg)
 	return 0;
 }
 
-static int cmd_policy_check(struct ctl *ctl, const char *file)
+static int cmd_policy_check(struct ctl *ctl, const char *file, const char *libexec_dir)
 {
 	struct policy_errors errs = {0};
 	struct policy *p = NULL;
@@ -335,7 +341,7 @@ static int cmd_policy_check(struct ctl *ctl, const char *file)
 
 	r = policy_load(file, &p, &errs);
 	if (r == 0)
-		r = policy_check_execs(p, &errs);
+		r = policy_check_execs(p, libexec_dir, &errs);
 	if (r < 0) {
 		if (ctl->json) {
 			json_object *o = json_object_new_object(), *a = json_object_new_array();
@@ -489,8 +495,16 @@ static int dispatch(struct ctl *ctl, int argc, char **argv)
 		json_object_object_add(req, "dm", json_object_new_string(argv[2]));
 		return cmd_verify(ctl, req);
 	}
-	if (!strcmp(cmd, "policy") && argc == 3 && !strcmp(argv[1], "check"))
-		return cmd_policy_check(ctl, argv[2]);
+	if (!strcmp(cmd, "policy") && argc >= 3 && !strcmp(argv[1], "check")) {
+		const char *dir =
+		        strcmp(DMB_LIBEXECDIR, POLICY_LIBEXEC_DIR) ? DMB_LIBEXECDIR : NULL;
+
+		if (argc == 5 && !strcmp(argv[3], "--libexec-dir"))
+			dir = argv[4];
+		else if (argc != 3)
+			return EXIT_USAGE;
+		return cmd_policy_check(ctl, argv[2], dir);
+	}
 	if (!strcmp(cmd, "metrics") && argc == 1)
 		return run(ctl, request("metrics"), 10000, print_metrics);
 	if (!strcmp(cmd, "events")) {

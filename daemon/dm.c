@@ -24,8 +24,6 @@
 #include "daemon/uidpool.h"
 #include "ipc/frame.h"
 
-#define LIBEXEC_INSTALLED "/usr/libexec/dm-broker/"
-
 const char *dm_state_name(enum dm_state s)
 {
 	static const char *const names[] = {
@@ -62,9 +60,10 @@ int dm_prepare(struct bdm *dm)
 	if (r < 0)
 		return log_errno(r, "dom%u/%s: claim its ranges on server %u", domid_of(dm),
 		                 c->name, dm->server);
-	broker_event(b, "audit", dm->dom, dm, "server %u created, %u port, %u mmio, %u pci claims mapped",
-		     dm->server, dm->claims.n[DMP_CLAIM_PORT], dm->claims.n[DMP_CLAIM_MMIO],
-		     dm->claims.n[DMP_CLAIM_PCI]);
+	broker_event(b, "audit", dm->dom, dm,
+	             "server %u created, %u port, %u mmio, %u pci claims mapped", dm->server,
+	             dm->claims.n[DMP_CLAIM_PORT], dm->claims.n[DMP_CLAIM_MMIO],
+	             dm->claims.n[DMP_CLAIM_PCI]);
 	r = hv_pages_open(b->hv, domid_of(dm), dm->server, &dm->pages);
 	if (r < 0)
 		return log_errno(r, "dom%u/%s: map the pages of server %u", domid_of(dm), c->name,
@@ -77,18 +76,6 @@ int dm_prepare(struct bdm *dm)
 }
 
 /* ---- the process ------------------------------------------------------- */
-
-static int exec_path(struct broker *b, const char *path, char *buf, size_t len)
-{
-	int n;
-
-	if (b->cfg.libexec_dir && !strncmp(path, LIBEXEC_INSTALLED, strlen(LIBEXEC_INSTALLED)))
-		n = snprintf(buf, len, "%s/%s", b->cfg.libexec_dir,
-		             path + strlen(LIBEXEC_INSTALLED));
-	else
-		n = snprintf(buf, len, "%s", path);
-	return n < 0 || (size_t)n >= len ? -ENAMETOOLONG : 0;
-}
 
 static int pick_user(struct bdm *dm)
 {
@@ -243,7 +230,7 @@ int dm_spawn(struct bdm *dm)
 	int sv[2] = {-1, -1}, out_w = -1, err_w = -1, exec_fd = -1;
 	int r;
 
-	r = exec_path(b, c->exec, path, sizeof(path));
+	r = policy_exec_path(c->exec, b->cfg.libexec_dir, path, sizeof(path));
 	if (r == 0) {
 		exec_fd = open(path, O_PATH | O_CLOEXEC);
 		if (exec_fd < 0)
@@ -376,7 +363,7 @@ void dm_reap(struct bdm *dm)
 	for (;;) {
 		if (waitid((idtype_t)P_PIDFD, (id_t)dm->pidfd, &si, WEXITED) == 0) {
 			dm->last_status = si.si_code == CLD_EXITED ? (si.si_status & 0xff) << 8
-								   : (si.si_status & 0x7f);
+			                                           : (si.si_status & 0x7f);
 			break;
 		}
 		if (errno == EINTR)

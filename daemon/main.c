@@ -9,15 +9,15 @@
 #include "common/log.h"
 #include "common/util.h"
 #include "daemon/broker.h"
+#include "daemon/policy.h"
 
 #define DEFAULT_POLICY  "/etc/dm-broker/policy.json"
 #define DEFAULT_CONTROL "/run/dmbroker/control.sock"
 #define DEFAULT_STATE   "/var/lib/dm-broker"
-/* Policies name device models /usr/libexec/dm-broker/NAME; an install with
- * another LIBEXECDIR (make install PREFIX=...) runs them from there. */
-#define LIBEXEC_POLICY "/usr/libexec/dm-broker"
+/* An install with another LIBEXECDIR (make install PREFIX=...) runs the
+ * device models policies name POLICY_LIBEXEC_DIR/NAME from there. */
 #ifndef DMB_LIBEXECDIR
-#define DMB_LIBEXECDIR LIBEXEC_POLICY
+#define DMB_LIBEXECDIR POLICY_LIBEXEC_DIR
 #endif
 
 static void usage(FILE *f)
@@ -32,14 +32,16 @@ static void usage(FILE *f)
 	        "(default " DEFAULT_STATE ")\n"
 	        "  --admin-group GROUP             may use the control socket besides root\n"
 	        "  --libexec-dir DIR               run device models from DIR instead of\n"
-	        "                                  " LIBEXEC_POLICY " (default " DMB_LIBEXECDIR ")\n"
+	        "                                  " POLICY_LIBEXEC_DIR " (default " DMB_LIBEXECDIR
+	        ")\n"
 	        "  --cgroup-root DIR               cgroup v2 directory for device-model leaves\n"
 	        "                                  (default: the broker's own delegated cgroup)\n"
 	        "  --ready-timeout MS              device models must be ready within (default "
 	        "10000)\n"
 	        "  --no-auto-attach                attach only on `dmbrokerctl attach`\n"
 	        "  --stop-on-exit                  on SIGTERM stop every device model; by default\n"
-	        "                                  they keep serving and the next broker adopts them\n"
+	        "                                  they keep serving and the next broker adopts "
+	        "them\n"
 	        "  --verbose                       debug logging\n"
 	        "  --help\n");
 }
@@ -66,7 +68,7 @@ int main(int argc, char **argv)
 	        .policy_path = DEFAULT_POLICY,
 	        .control_path = DEFAULT_CONTROL,
 	        .state_dir = DEFAULT_STATE,
-	        .libexec_dir = strcmp(DMB_LIBEXECDIR, LIBEXEC_POLICY) ? DMB_LIBEXECDIR : NULL,
+	        .libexec_dir = strcmp(DMB_LIBEXECDIR, POLICY_LIBEXEC_DIR) ? DMB_LIBEXECDIR : NULL,
 	        .ready_timeout_ms = 10000,
 	};
 	struct broker *b;

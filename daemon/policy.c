@@ -22,6 +22,7 @@
 #include <fcntl.h>
 #include <fnmatch.h>
 #include <inttypes.h>
+#include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -1736,7 +1737,23 @@ int policy_load(const char *path, struct policy **ret, struct policy_errors *err
 	return policy_parse(buf, (size_t)n, ret, errs);
 }
 
-int policy_check_execs(const struct policy *p, struct policy_errors *errs)
+int policy_exec_path(const char *exec, const char *libexec_dir, char *buf, size_t len)
+{
+	const size_t n_dir = strlen(POLICY_LIBEXEC_DIR);
+	const char *dir = "", *sep = "", *name = exec;
+
+	if (libexec_dir && !strncmp(exec, POLICY_LIBEXEC_DIR "/", n_dir + 1)) {
+		dir = libexec_dir;
+		sep = "/";
+		name = exec + n_dir + 1;
+	}
+	if (strlen(dir) + strlen(sep) + strlen(name) >= len)
+		return -ENAMETOOLONG;
+	snprintf(buf, len, "%s%s%s", dir, sep, name);
+	return 0;
+}
+
+int policy_check_execs(const struct policy *p, const char *libexec_dir, struct policy_errors *errs)
 {
 	struct policy_errors scratch;
 
@@ -1746,14 +1763,23 @@ int policy_check_execs(const struct policy *p, struct policy_errors *errs)
 	for (unsigned g = 0; g < p->n_guests; g++)
 		for (unsigned d = 0; d < p->guests[g].n_dms; d++) {
 			const char *exec = p->guests[g].dms[d].exec;
-			char path[PATH_LEN], shown[96];
+			char path[PATH_LEN], shown[96], file[PATH_MAX];
 			struct stat st;
 
 			fmt_path(path, "guests[%u].device_models[%u].exec", g, d);
 			show_str(shown, sizeof(shown), exec);
-			if (exec_problem(exec))
+			if (exec_problem(exec)) {
 				add_error(errs, path, "\"%s\" %s", shown, exec_problem(exec));
-			else if (stat(exec, &st) < 0)
+				continue;
+			}
+			if (policy_exec_path(exec, libexec_dir, file, sizeof(file)) < 0) {
+				add_error(errs, path, "%s: path too long in %s", shown,
+				          libexec_dir);
+				continue;
+			}
+			if (strcmp(file, exec))
+				show_str(shown, sizeof(shown), file);
+			if (stat(file, &st) < 0)
 				add_error(errs, path, "%s: %s", shown, strerror(errno));
 			else if (!S_ISREG(st.st_mode))
 				add_error(errs, path, "%s: not a regular file", shown);

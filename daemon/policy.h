@@ -133,8 +133,19 @@ struct policy_errors {
 int policy_parse(const char *json, size_t len, struct policy **ret, struct policy_errors *errs);
 /* Read a file and parse it (errors as above; an unreadable file is one error). */
 int policy_load(const char *path, struct policy **ret, struct policy_errors *errs);
-/* Check that every exec is an absolute path to an executable regular file (stat only). */
-int policy_check_execs(const struct policy *p, struct policy_errors *errs);
+/*
+ * Policies name the shipped device models by their Debian path,
+ * POLICY_LIBEXEC_DIR/NAME.  A broker installed elsewhere (make install
+ * PREFIX=...) or run from a build tree runs them from libexec_dir instead.
+ */
+#define POLICY_LIBEXEC_DIR "/usr/libexec/dm-broker"
+/* The file exec names when device models live in libexec_dir (NULL: where the policy says). */
+int policy_exec_path(const char *exec, const char *libexec_dir, char *buf, size_t len);
+/*
+ * Check that every exec (mapped as policy_exec_path() does) is an absolute
+ * path to an executable regular file that only its owner may replace (stat only).
+ */
+int policy_check_execs(const struct policy *p, const char *libexec_dir, struct policy_errors *errs);
 struct policy *policy_ref(struct policy *p);
 void policy_unref(struct policy *p);
 

@@ -44,9 +44,6 @@
 #define MAX_DESCENDANTS 64
 #define NOTE_MAX        160
 
-/* Same mapping as dm.c's exec_path(): build trees replace the installed libexec directory. */
-#define LIBEXEC_INSTALLED "/usr/libexec/dm-broker/"
-
 static void add(struct verify_report *rep, const char *name, bool ok, const char *fmt, ...)
         _printf_(4, 5);
 static void add(struct verify_report *rep, const char *name, bool ok, const char *fmt, ...)
@@ -511,12 +508,14 @@ static void check_fds(int procfd, const struct verify_expect *e, struct verify_r
 		add(rep, "fds", false, "%s", bad);
 	else if (e->xen)
 		add(rep, "fds", true,
-		    "%u: 0 /dev/null, 1-2 pipes, 3 its channel, 4-6 kept for the broker, %u evtchn, "
+		    "%u: 0 /dev/null, 1-2 pipes, 3 its channel, 4-6 kept for the broker, %u "
+		    "evtchn, "
 		    "%u epoll; nothing else",
 		    n, n_evtchn, n_epoll);
 	else
 		add(rep, "fds", true,
-		    "%u: 0 /dev/null, 1-2 pipes, 3 its channel, 4-6 kept for the broker, %u eventfds, "
+		    "%u: 0 /dev/null, 1-2 pipes, 3 its channel, 4-6 kept for the broker, %u "
+		    "eventfds, "
 		    "%u epoll; nothing else",
 		    n, n_eventfd, n_epoll);
 }
@@ -925,16 +924,10 @@ int verify_dm(const struct bdm *dm, struct verify_report *rep)
 	        .has_buf = cfg->bufioreq != 0,
 	        .domid = dm->dom->domid,
 	};
-	int n;
 
 	if (dm->pid <= 0 || dm->pidfd < 0)
 		return -ESRCH;
-	if (b->cfg.libexec_dir && !strncmp(cfg->exec, LIBEXEC_INSTALLED, strlen(LIBEXEC_INSTALLED)))
-		n = snprintf(exec, sizeof(exec), "%s/%s", b->cfg.libexec_dir,
-		             cfg->exec + strlen(LIBEXEC_INSTALLED));
-	else
-		n = snprintf(exec, sizeof(exec), "%s", cfg->exec);
-	if (n > 0 && (size_t)n < sizeof(exec))
+	if (policy_exec_path(cfg->exec, b->cfg.libexec_dir, exec, sizeof(exec)) == 0)
 		e.exec_path = exec;
 	if (b->cg && dm->cgroup_name[0]) {
 		snprintf(leaf, sizeof(leaf), "%s/%s", cgroup_root_path(b->cg), dm->cgroup_name);

@@ -820,7 +820,7 @@ TEST(check_execs)
 	                 good, noexec, wwrite, sub, missing) > 0);
 	json = with_dms(dms);
 	p = parse_ok(json); /* parsing never looks at the files */
-	ASSERT_ERR(policy_check_execs(p, &e), -EINVAL);
+	ASSERT_ERR(policy_check_execs(p, NULL, &e), -EINVAL);
 	ASSERT_EQ(e.n, 4);
 	expect_error(&e, "guests[0].device_models[1].exec", "not executable");
 	expect_error(&e, "guests[0].device_models[2].exec", "writable by every user");
@@ -836,10 +836,51 @@ TEST(check_execs)
 	                 good) > 0);
 	json_ok = with_dms(dms);
 	p = parse_ok(json_ok);
-	ASSERT_OK(policy_check_execs(p, &e));
+	ASSERT_OK(policy_check_execs(p, NULL, &e));
 	ASSERT_EQ(e.n, 0);
-	ASSERT_OK(policy_check_execs(p, NULL));
+	ASSERT_OK(policy_check_execs(p, NULL, NULL));
 	policy_unref(p);
+
+	/* Shipped device models, as policies name them, checked where an install keeps them. */
+	free(dms);
+	free(json_ok);
+	ASSERT_TRUE(
+	        asprintf(&dms,
+	                 "{\"name\": \"a\", \"exec\": \"/usr/libexec/dm-broker/dm-good\","
+	                 " \"claims\": {\"ports\": [\"1\"]}},"
+	                 "{\"name\": \"b\", \"exec\": \"/usr/libexec/dm-broker/dm-wwrite\","
+	                 " \"claims\": {\"ports\": [\"2\"]}},"
+	                 "{\"name\": \"c\", \"exec\": \"%s\", \"claims\": {\"ports\": [\"3\"]}}",
+	                 good) > 0);
+	json_ok = with_dms(dms);
+	p = parse_ok(json_ok);
+	ASSERT_ERR(policy_check_execs(p, dir, &e), -EINVAL);
+	ASSERT_EQ(e.n, 1);
+	expect_error(&e, "guests[0].device_models[1].exec", "dm-wwrite: writable by every user");
+	ASSERT_CONTAINS(e.e[0].msg, dir); /* says which file it looked at */
+	policy_unref(p);
+}
+
+TEST(exec_path_mapping)
+{
+	char buf[64];
+
+	ASSERT_OK(policy_exec_path("/usr/libexec/dm-broker/dm-uart", "/opt/x", buf, sizeof(buf)));
+	ASSERT_STREQ(buf, "/opt/x/dm-uart");
+	ASSERT_OK(policy_exec_path("/usr/libexec/dm-broker/dm-uart", NULL, buf, sizeof(buf)));
+	ASSERT_STREQ(buf, "/usr/libexec/dm-broker/dm-uart");
+	/* Only that directory, not a name that starts like it. */
+	ASSERT_OK(policy_exec_path("/usr/libexec/dm-brokerX/dm", "/opt/x", buf, sizeof(buf)));
+	ASSERT_STREQ(buf, "/usr/libexec/dm-brokerX/dm");
+	ASSERT_OK(policy_exec_path("/opt/qemu/bin/qemu", "/opt/x", buf, sizeof(buf)));
+	ASSERT_STREQ(buf, "/opt/qemu/bin/qemu");
+	strcpy(buf, "untouched");
+	ASSERT_ERR(policy_exec_path("/usr/libexec/dm-broker/dm-uart",
+	                            "/a/very/long/libexec/directory/"
+	                            "name/that/does/not/fit/in/buf",
+	                            buf, 32),
+	           -ENAMETOOLONG);
+	ASSERT_STREQ(buf, "untouched");
 }
 
 TEST(crash_action_names)
