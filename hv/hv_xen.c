@@ -411,21 +411,31 @@ static int bind_port(struct hv_xen_ports *p, uint32_t remote, uint32_t *ret_loca
 	return 0;
 }
 
-static int xen_ports_bind(struct hv *hv, uint32_t domid, uint16_t id, unsigned nr_vcpus,
-                          struct hv_pages *pages, struct hv_ports **ret)
+/* An empty set of ports for the domain's vCPUs, no evtchn handle yet. */
+static struct hv_xen_ports *ports_new(uint32_t domid, unsigned nr_vcpus)
 {
-	struct hv_xen *hx = HX(hv);
 	struct hv_xen_ports *p = calloc(1, sizeof(*p));
-	evtchn_port_t buf_remote = 0;
-	int r = 0;
 
 	if (!p)
-		return -ENOMEM;
+		return NULL;
 	p->domid = domid;
 	p->base.nr_vcpus = nr_vcpus;
 	p->base.free = ports_free;
 	p->base.export = ports_export;
 	p->base.notify = ports_notify;
+	return p;
+}
+
+static int xen_ports_bind(struct hv *hv, uint32_t domid, uint16_t id, unsigned nr_vcpus,
+                          struct hv_pages *pages, struct hv_ports **ret)
+{
+	struct hv_xen *hx = HX(hv);
+	struct hv_xen_ports *p = ports_new(domid, nr_vcpus);
+	evtchn_port_t buf_remote = 0;
+	int r = 0;
+
+	if (!p)
+		return -ENOMEM;
 	/* A fresh handle per server, so that restricting it narrows exactly these ports. */
 	p->xce = xenevtchn_open(NULL, 0);
 	if (!p->xce) {
@@ -469,16 +479,11 @@ static int xen_ports_adopt(struct hv *hv, uint32_t domid, uint16_t id, unsigned 
 		util_close(fd);
 		return -EINVAL;
 	}
-	p = calloc(1, sizeof(*p));
+	p = ports_new(domid, nr_vcpus);
 	if (!p) {
 		close(fd);
 		return -ENOMEM;
 	}
-	p->domid = domid;
-	p->base.nr_vcpus = nr_vcpus;
-	p->base.free = ports_free;
-	p->base.export = ports_export;
-	p->base.notify = ports_notify;
 	/* The fd the device model kept: its ports are bound on it, restricted already. */
 	p->xce = xenevtchn_fdopen(NULL, fd, 0);
 	if (!p->xce) {
