@@ -195,6 +195,35 @@ else
 	fail "broker in $(cg_of "$main"), $U subtree_control '$(cat "/sys/fs/cgroup$U/cgroup.subtree_control")'"
 fi
 
+# ---- the unit's hardening: the broker keeps only what it lists, and still works ----
+# The mask of the unit file's CapabilityBoundingSet=, from the kernel's numbering.
+unit_caps=$(sed -n 's/^CapabilityBoundingSet=//p' /lib/systemd/system/$UNIT)
+want=0
+for c in $unit_caps; do
+	bit=$(sed -n "s/^#define $c[[:space:]]*\([0-9]*\)\$/\1/p" /usr/include/linux/capability.h)
+	[ -n "$bit" ] && want=$((want | (1 << bit)))
+done
+bnd=$((16#$(sed -n 's/^CapBnd:[[:space:]]*//p' "/proc/$main/status")))
+eff=$((16#$(sed -n 's/^CapEff:[[:space:]]*//p' "/proc/$main/status")))
+echo "unit: $unit_caps; broker CapBnd $(printf %x $bnd) CapEff $(printf %x $eff)" | note
+if [ "$want" -ne 0 ] && [ "$bnd" -eq "$want" ] && [ "$eff" -eq "$want" ]; then
+	pass "the broker's bounding and effective sets are exactly the unit's $(wc -w <<< "$unit_caps") capabilities"
+else
+	fail "capabilities: want $(printf %x $want), CapBnd $(printf %x $bnd), CapEff $(printf %x $eff)"
+fi
+bad=""
+for dm in hostbridge uart pcitest; do
+	if ! out=$(ctl verify "$domid" "$dm" 2>&1); then
+		bad="$bad $dm"
+		grep -v '^ok ' <<< "$out" | head -n 8 | note
+	fi
+done
+if [ -z "$bad" ]; then
+	pass "dmbrokerctl verify passes on all 3 device models under the unit's hardening"
+else
+	fail "dmbrokerctl verify failed for:$bad"
+fi
+
 # ---- reload (ExecReload in the delegated unit's .control subgroup) -----------------
 if systemctl reload $UNIT && [ "$(prop ActiveState)" = active ] && [ "$(prop MainPID)" = "$main" ]; then
 	pass "systemctl reload: SIGHUP, still active, same main pid $main"
