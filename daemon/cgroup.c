@@ -485,11 +485,20 @@ int cgroup_leaf_remove(struct cgroup_root *root, const char *name)
 	return leaf_rmdir(root, name);
 }
 
+/* A limit file: the number, or "max" for 0 (no limit). */
+static int write_limit(const struct cgroup_root *root, int dirfd, const char *name, uint64_t v)
+{
+	char val[32] = "max";
+
+	if (v)
+		snprintf(val, sizeof(val), "%" PRIu64, v);
+	return write_at(root, dirfd, name, val);
+}
+
 int cgroup_leaf_create(struct cgroup_root *root, const char *name, uint64_t memory_max,
                        uint32_t pids_max, int *ret_dirfd)
 {
 	_cleanup_close_ int fd = -1;
-	char val[32];
 	int r;
 
 	if (!root || !ret_dirfd || !cgroup_name_valid(name))
@@ -507,18 +516,10 @@ int cgroup_leaf_create(struct cgroup_root *root, const char *name, uint64_t memo
 			goto fail;
 	}
 	/* Limits before any process can enter (the DM enters at clone time). */
-	if (memory_max)
-		snprintf(val, sizeof(val), "%" PRIu64, memory_max);
-	else
-		snprintf(val, sizeof(val), "max");
-	r = write_at(root, fd, "memory.max", val);
+	r = write_limit(root, fd, "memory.max", memory_max);
 	if (r < 0)
 		goto fail;
-	if (pids_max)
-		snprintf(val, sizeof(val), "%" PRIu32, pids_max);
-	else
-		snprintf(val, sizeof(val), "max");
-	r = write_at(root, fd, "pids.max", val);
+	r = write_limit(root, fd, "pids.max", pids_max);
 	if (r < 0)
 		goto fail;
 	/* No swap: memory.max must bound what the DM holds, guest data must not hit disk. */
