@@ -15,6 +15,7 @@
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <stdint.h>
@@ -23,6 +24,24 @@
 #include "common/log.h"
 #include "common/util.h"
 #include "dm/dmb-internal.h"
+
+/*
+ * Logging must never stall the guest: while no broker reads our log pipes
+ * (a broker restart) or a slow one falls behind, a full pipe drops the line
+ * instead of blocking the thread that serves the vCPUs.  A line is shorter
+ * than PIPE_BUF, so it is written whole or not at all.  Only pipes: a
+ * terminal or a file (a device model run by hand) keeps blocking writes.
+ */
+static void log_pipes_nonblocking(void)
+{
+	for (int fd = STDOUT_FILENO; fd <= STDERR_FILENO; fd++) {
+		struct stat st;
+		int fl;
+
+		if (fstat(fd, &st) == 0 && S_ISFIFO(st.st_mode) && (fl = fcntl(fd, F_GETFL)) >= 0)
+			(void)fcntl(fd, F_SETFL, fl | O_NONBLOCK);
+	}
+}
 
 #define HANDOFF_TIMEOUT_MS 10000
 #define DMOP_TIMEOUT_MS    5000
@@ -212,6 +231,7 @@ int dmb_open(const struct dmb_config *cfg, struct dmb **ret)
 	d->frame->nfds = 0;
 	/* Our stdout/stderr are the broker's pipes; outliving the broker must not kill us. */
 	signal(SIGPIPE, SIG_IGN);
+	log_pipes_nonblocking();
 	d->ops = cfg->ops;
 	d->profile = cfg->profile;
 	d->no_lockdown = cfg->no_lockdown;

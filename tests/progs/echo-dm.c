@@ -5,10 +5,13 @@
  * unless a value was written there (a small write-back store), PCI config
  * reads 0x5a5a0000 | reg.  Options: --bad-state N writes state N into the
  * slot instead of answering (to test the simulator's crash rule); --exit-after N
- * exits after N requests without answering the last one.
+ * exits after N requests without answering the last one; --log-each logs a
+ * line for every port read (to fill its log pipe).
  */
 #include <errno.h>
 #include <getopt.h>
+#include <inttypes.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -26,6 +29,8 @@ struct echo {
 	uint64_t exit_after;
 	int64_t timeoffset;
 	unsigned invalidates;
+	bool log_each;
+	uint64_t logged;
 };
 
 static void count(struct echo *e)
@@ -61,6 +66,9 @@ static uint64_t pio_read(void *o, uint16_t port, unsigned size)
 
 	(void)size;
 	count(e);
+	if (e->log_each)
+		log_info("port read 0x%x (%" PRIu64 " so far): a line to fill the log pipe with",
+		         port, ++e->logged);
 	if (port == 0x5fc) /* reports the last TIMEOFFSET and INVALIDATE count */
 		return (uint64_t)e->timeoffset << 8 | e->invalidates;
 	return i >= 0 ? e->val[i] : 0xcafe0000u | port;
@@ -128,6 +136,7 @@ int main(int argc, char **argv)
 {
 	static const struct option opts[] = {{"exit-after", required_argument, NULL, 'x'},
 	                                     {"poll-us", required_argument, NULL, 'p'},
+	                                     {"log-each", no_argument, NULL, 'l'},
 	                                     {NULL, 0, NULL, 0}};
 	struct echo e = {0};
 	struct dmb_config cfg = {.ops = &ops, .opaque = &e, .fd = DMB_FD_DEFAULT, .poll_us = -1};
@@ -136,8 +145,10 @@ int main(int argc, char **argv)
 	int c, r;
 
 	log_init("echo-dm", LOG_INFO);
-	while ((c = getopt_long(argc, argv, "x:p:", opts, NULL)) != -1) {
-		if (c == 'x' && util_parse_u32(optarg, &v) == 0)
+	while ((c = getopt_long(argc, argv, "x:p:l", opts, NULL)) != -1) {
+		if (c == 'l')
+			e.log_each = true;
+		else if (c == 'x' && util_parse_u32(optarg, &v) == 0)
 			e.exit_after = v;
 		else if (c == 'p' && util_parse_u32(optarg, &v) == 0)
 			cfg.poll_us = (int)v;

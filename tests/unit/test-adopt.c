@@ -527,3 +527,84 @@ TEST_TIMEOUT(state_from_an_earlier_boot_is_dropped, 60)
 		ASSERT_OK(kill((pid_t)seen[i].pid, SIGKILL));
 	}
 }
+
+/*
+ * While no broker reads a device model's log pipe, the pipe fills (64 KiB);
+ * libdmb then drops lines rather than block the thread that serves the
+ * guest.  echo-dm --log-each logs a ~90-byte line per port read: 3000 reads
+ * write about four pipes' worth while the broker is dead.
+ */
+static const char chatty_policy[] =
+        "{\"version\": 1, \"uid_range\": {\"start\": 220000, \"count\": 100},"
+        "\"guests\": [{\"match\": {\"name\": \"keep*\"}, \"unpause\": true,"
+        " \"device_models\": [{\"name\": \"chatty\", \"exec\": \"@PROGS@/echo-dm\","
+        " \"args\": [\"--log-each\"], \"claims\": {\"ports\": [\"0x510-0x51f\"]}}]}]}";
+
+TEST_TIMEOUT(a_full_log_pipe_does_not_stall_the_guest_while_no_broker_runs, 120)
+{
+	struct seen before, after;
+	char scn[300], out[8192];
+	uint64_t deadline;
+	pid_t runner;
+	int status = 0;
+	FILE *f;
+	uint32_t dom;
+
+	bf.keep_dms = true;
+	broker_start(&bf, chatty_policy, NULL);
+	dom = fixture_domain_create(&bf.sim, "keep-chatty", 1, SIM_DOMAIN_F_PAUSED);
+	ASSERT_TRUE(broker_wait_dms(&bf, dom, 1, "running", 10000));
+	look(dom, "chatty", &before);
+	broker_kill(&bf);
+	snprintf(scn, sizeof(scn), "%s/chatty.scn", test_tmpdir());
+	f = fopen(scn, "we");
+	ASSERT_NOT_NULL(f);
+	for (unsigned i = 0; i < 3000; i++)
+		fprintf(f, "in32 0x51%x 0xcafe051%x\n", (i & 3) * 4, (i & 3) * 4);
+	ASSERT_EQ(fclose(f), 0);
+	runner = run_scenario_async(dom, scn);
+	/* A blocked device model would leave the scenario waiting; give it 30 s. */
+	deadline = util_now_ns() + 30000000000ull;
+	while (waitpid(runner, &status, WNOHANG) == 0) {
+		if (util_now_ns() > deadline) {
+			kill(runner, SIGKILL);
+			waitpid(runner, &status, 0);
+			test_fail(__FILE__, __LINE__, "the scenario stalled: %llu ioreqs sent",
+			          (unsigned long long)ioreqs(dom));
+		}
+		util_sleep_ns(10000000);
+	}
+	if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+		char log[400], buf[2048] = "";
+		FILE *l;
+
+		snprintf(log, sizeof(log), "%s/scenario.log", test_tmpdir());
+		l = fopen(log, "re");
+		if (l) {
+			buf[fread(buf, 1, sizeof(buf) - 1, l)] = '\0';
+			fclose(l);
+		}
+		test_fail(__FILE__, __LINE__, "the scenario failed (status 0x%x): %s", status, buf);
+	}
+	ASSERT_GE(ioreqs(dom), 3000u);
+	/* The next broker adopts it and reads its log again: what the pipe held, then new lines. */
+	bf.keep_dms = false;
+	broker_restart(&bf, NULL);
+	ASSERT_TRUE(broker_wait_dms(&bf, dom, 1, "running", 10000));
+	look(dom, "chatty", &after);
+	assert_same(&before, &after);
+	ASSERT_EQ(fixture_run_scenario(&bf.sim, dom, "echo.scn", NULL, 0), 0);
+	deadline = util_now_ns() + 5000000000ull;
+	do {
+		ASSERT_EQ(broker_ctl(&bf, out, sizeof(out),
+		                     (const char *const[]){"logs", "1", "chatty", "--lines", "1",
+		                                           NULL}),
+		          0);
+		if (strstr(out, "port read"))
+			break;
+		util_sleep_ns(10000000);
+	} while (util_now_ns() < deadline);
+	ASSERT_CONTAINS(out, "a line to fill the log pipe with");
+	ASSERT_EQ(broker_stop(&bf), 0);
+	ASSERT_EQ(fixture_processes_with_uid(UID_START, UID_COUNT), 0);
+}
