@@ -58,8 +58,9 @@ struct bdm {
 	uint64_t started_ns;
 	int last_status; /* wait status of the last exit */
 	/* supervision */
-	unsigned restarts;     /* total restarts since attach */
-	uint64_t crash_ns[64]; /* recent crash times, for the restart window */
+	unsigned restarts; /* total restarts since attach */
+	/* Recent crash times, for the restart window: max_restarts + 1 must fit. */
+	uint64_t crash_ns[POLICY_MAX_RESTARTS + 1];
 	unsigned n_crashes;
 	/* what the device model told us, and flood control */
 	struct dmp_stats stats;
@@ -140,7 +141,7 @@ void attach_dm_died(struct bdm *dm);
 void domain_teardown(struct bdomain *d, bool orderly);
 void domain_forget(struct bdomain *d);
 struct bdomain *domain_new(struct broker *b, const struct hv_domain_info *info, struct policy *p,
-			   const struct policy_guest *g);
+                           const struct policy_guest *g);
 
 /* dm.c */
 int dm_prepare(struct bdm *dm);

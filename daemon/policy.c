@@ -1075,7 +1075,7 @@ static void parse_on_crash(struct walk *w, const char *path, struct json_object 
 	    get_enum(w, p, v, crash_actions, ARRAY_SIZE(crash_actions), &e))
 		oc->action = (enum policy_crash_action)e;
 	if (member(o, path, "max_restarts", p, &v))
-		(void)get_u32(w, p, v, 0, 1000, &oc->max_restarts);
+		(void)get_u32(w, p, v, 0, POLICY_MAX_RESTARTS, &oc->max_restarts);
 	if (member(o, path, "window_s", p, &v))
 		(void)get_u32(w, p, v, 1, 86400, &oc->window_s);
 	if (member(o, path, "backoff_ms", p, &v))

@@ -28,6 +28,8 @@
 #define POLICY_ARG_MAX    128
 #define POLICY_GLOB_MAX   64
 #define POLICY_ERRORS_MAX 64
+/* The broker keeps one timestamp per restart in the window (struct bdm's crash_ns). */
+#define POLICY_MAX_RESTARTS 63
 
 enum policy_match_kind {
 	POLICY_MATCH_DOMID = 1,

@@ -20,6 +20,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "daemon/policy.h"
 #include "common/util.h"
 #include "tests/test.h"
 #include "tests/unit/broker_fixture.h"
@@ -249,22 +250,22 @@ static const char crashloop_policy[] = POLICY_HEAD
         "\"guests\": [{\"match\": {\"name\": \"demo*\"}, \"unpause\": true,"
         " \"device_models\": [{\"name\": \"echo\", \"exec\": \"@PROGS@/echo-dm\","
         " \"args\": [\"--exit-after\", \"1\"], \"claims\": {\"ports\": [\"0x510-0x51f\"]},"
-        " \"on_crash\": {\"action\": \"restart\", \"max_restarts\": 2, \"window_s\": 60,"
+        " \"on_crash\": {\"action\": \"restart\", \"max_restarts\": %u, \"window_s\": 60,"
         " \"backoff_ms\": 10, \"backoff_max_ms\": 40, \"then\": \"%s\"}}]}]}";
 
-static void crash_loop(const char *then)
+static void crash_loop_n(const char *then, unsigned max_restarts)
 {
 	char policy[2048];
 	struct scn_op op = {.kind = SCN_PIO_IN, .size = 1, .addr = 0x510, .value = 0xff, .mask = 0};
 	json_object *keep, *d;
 	uint32_t dom;
 
-	snprintf(policy, sizeof(policy), crashloop_policy, then);
+	snprintf(policy, sizeof(policy), crashloop_policy, max_restarts, then);
 	broker_start(&bf, policy, NULL);
 	dom = create_domain("demo-5", 1);
 	ASSERT_TRUE(broker_wait_dms(&bf, dom, 1, "running", 10000));
-	/* Every access kills the device model; after two restarts the policy gives up. */
-	for (unsigned i = 0; i < 3; i++) {
+	/* Every access kills the device model; after max_restarts restarts the policy gives up. */
+	for (unsigned i = 0; i < max_restarts + 1; i++) {
 		ASSERT_TRUE(broker_wait_dms(&bf, dom, 1, "running", 5000));
 		ASSERT_EQ(fixture_run_ops(&bf.sim, dom, &op, 1, NULL, 0, NULL), 0);
 	}
@@ -277,7 +278,7 @@ static void crash_loop(const char *then)
 	} else {
 		ASSERT_TRUE(broker_wait_dms(&bf, dom, 1, "failed", 5000));
 		d = broker_dm(&bf, dom, "echo", &keep);
-		ASSERT_EQ(jint(d, "restarts"), 2);
+		ASSERT_EQ(jint(d, "restarts"), max_restarts);
 		ASSERT_EQ(jint(d, "pid"), -1);
 		json_object_put(keep);
 		ASSERT_EQ(domain_paused(dom), !strcmp(then, "pause"));
@@ -286,9 +287,20 @@ static void crash_loop(const char *then)
 	ASSERT_EQ(broker_stop(&bf), 0);
 }
 
+static void crash_loop(const char *then)
+{
+	crash_loop_n(then, 2);
+}
+
 TEST_TIMEOUT(crash_loop_then_fail, 60)
 {
 	crash_loop("fail");
+}
+
+/* The largest max_restarts a policy may give still ends the loop (64 crashes). */
+TEST_TIMEOUT(crash_loop_at_the_largest_max_restarts, 120)
+{
+	crash_loop_n("fail", POLICY_MAX_RESTARTS);
 }
 
 TEST_TIMEOUT(crash_loop_then_pause, 60)
