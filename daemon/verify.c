@@ -851,6 +851,40 @@ static bool exited(const struct verify_expect *e)
 	return e->pidfd >= 0 && poll(&p, 1, 0) > 0;
 }
 
+/* Does the broker's pidfd refer to pid?  (/proc/self/fdinfo/FD has "Pid:\tN".) */
+static bool pidfd_refers_to(int selffd, int pidfd, pid_t pid)
+{
+	char name[40], buf[512], *p;
+
+	if (pidfd < 0)
+		return false;
+	snprintf(name, sizeof(name), "fdinfo/%d", pidfd);
+	if (read_at(selffd, name, buf, sizeof(buf)) <= 0)
+		return false;
+	p = strstr(buf, "\nPid:");
+	return p && strtol(p + 5, NULL, 10) == (long)pid;
+}
+
+/*
+ * Its own children are the broker's to begin with; device models a broker
+ * adopted after a restart belong to PID 1 (or a subreaper), and are the
+ * broker's by the pidfd it opened after checking start time and uid.
+ */
+static void check_process(int selffd, const struct verify_expect *e, const struct pstat *ps,
+                          const char *comm, struct verify_report *rep)
+{
+	if (ps->ppid == getpid())
+		add(rep, "process", true, "pid %d (%s), a child of the broker", (int)e->pid, comm);
+	else if (pidfd_refers_to(selffd, e->pidfd, e->pid))
+		add(rep, "process", true, "pid %d (%s), adopted: the broker's pidfd refers to it",
+		    (int)e->pid, comm);
+	else
+		add(rep, "process", false,
+		    "pid %d (%s): its parent is %d, not the broker, and no pidfd of the broker "
+		    "refers to it",
+		    (int)e->pid, comm, ps->ppid);
+}
+
 int verify_process(const struct verify_expect *e, struct verify_report *rep)
 {
 	_cleanup_close_ int procfd = -1, selffd = -1;
@@ -879,11 +913,7 @@ int verify_process(const struct verify_expect *e, struct verify_report *rep)
 		comm[strcspn(comm, "\n")] = '\0';
 		sanitize(comm);
 	}
-	if (ps.ppid == getpid())
-		add(rep, "process", true, "pid %d (%s), a child of the broker", (int)e->pid, comm);
-	else
-		add(rep, "process", false, "pid %d (%s): its parent is %d, not the broker",
-		    (int)e->pid, comm, ps.ppid);
+	check_process(selffd, e, &ps, comm, rep);
 	check_exe(procfd, e, rep);
 	r = scan_tasks(procfd, e, &c);
 	if (r < 0)

@@ -187,6 +187,14 @@ TEST_TIMEOUT(sigkill_mid_scenario_device_models_keep_serving_and_are_adopted, 18
 		ASSERT_CONTAINS(out, pid);
 		ASSERT_CONTAINS(out, names[i]);
 	}
+	/* `dmbrokerctl verify` passes on them: no longer the broker's children, but its pidfds'. */
+	for (unsigned i = 0; i < 3; i++) {
+		ASSERT_EQ(broker_ctl(&bf, out, sizeof(out),
+		                     (const char *const[]){"verify", "1", names[i], NULL}),
+		          0);
+		ASSERT_CONTAINS(out, "adopted: the broker's pidfd refers to it");
+		ASSERT_CONTAINS(out, "checks passed");
+	}
 	/* The adopted channels work: a DM-op (the UART raising IRQ 4) goes through the
 	 * new broker, and the broker can still ask for stats and restart one. */
 	{
