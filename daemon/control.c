@@ -28,7 +28,9 @@
 
 #define CONTROL_MAX_CLIENTS 64
 #define CONTROL_MAX_LINE    (64 * 1024)
-#define CONTROL_LOG_LINES   LOGCAP_LINES
+/* Replies queued for one client: beyond this the broker reads no more of its requests. */
+#define CONTROL_MAX_OUTPUT (CONTROL_MAX_LINE * 16)
+#define CONTROL_LOG_LINES  LOGCAP_LINES
 
 struct client {
 	struct control *ctl;
@@ -37,6 +39,7 @@ struct client {
 	pid_t pid;
 	bool waiting;   /* an attach reply is pending */
 	bool following; /* subscribed to the event stream (events --follow) */
+	bool throttled; /* not read from until its replies drain */
 	bool closing;
 	struct client *next;
 };
@@ -445,7 +448,7 @@ static void on_event_for_client(void *opaque, const struct event_record *ev)
 	json_object *o = event_json(ev);
 
 	/* A reader that stops reading is dropped rather than buffered for without bound. */
-	if (evbuffer_get_length(bufferevent_get_output(c->bev)) > CONTROL_MAX_LINE * 16) {
+	if (evbuffer_get_length(bufferevent_get_output(c->bev)) > CONTROL_MAX_OUTPUT) {
 		events_unsubscribe(c->ctl->b->events, c);
 		c->following = false;
 		bufferevent_disable(c->bev, EV_READ);
@@ -572,7 +575,19 @@ static void on_read(struct bufferevent *bev, void *arg)
 
 	while (!c->waiting) {
 		size_t len;
-		char *line = evbuffer_readln(in, &len, EVBUFFER_EOL_LF);
+		char *line;
+
+		/*
+		 * A client that sends requests without reading the replies (30 bytes
+		 * of "events" make 250 KB of reply) would have the broker buffer for
+		 * it without bound: stop reading until what it was sent drains.
+		 */
+		if (evbuffer_get_length(bufferevent_get_output(bev)) > CONTROL_MAX_OUTPUT) {
+			c->throttled = true;
+			bufferevent_disable(bev, EV_READ);
+			return;
+		}
+		line = evbuffer_readln(in, &len, EVBUFFER_EOL_LF);
 
 		if (!line)
 			break;
@@ -583,6 +598,18 @@ static void on_read(struct bufferevent *bev, void *arg)
 		log_warn("control client uid %u pid %d: request too long, closing", c->uid, c->pid);
 		client_free(c);
 	}
+}
+
+/* Its replies went out: read its requests again, and run those already queued. */
+static void on_written(struct bufferevent *bev, void *arg)
+{
+	struct client *c = arg;
+
+	if (!c->throttled)
+		return;
+	c->throttled = false;
+	bufferevent_enable(bev, EV_READ);
+	on_read(bev, c);
 }
 
 static void on_event(struct bufferevent *bev, short what, void *arg)
@@ -665,7 +692,7 @@ static void on_accept(struct evconnlistener *lst, evutil_socket_t fd, struct soc
 		free(c);
 		return;
 	}
-	bufferevent_setcb(c->bev, on_read, NULL, on_event, c);
+	bufferevent_setcb(c->bev, on_read, on_written, on_event, c);
 	bufferevent_enable(c->bev, EV_READ | EV_WRITE);
 	c->next = ctl->clients;
 	ctl->clients = c;
@@ -762,7 +789,8 @@ int control_new(struct broker *b, const char *path, const char *admin_group, str
 			                 path);
 		return log_errno(fd, "control socket %s", path);
 	}
-	ctl->lst = evconnlistener_new(b->base, on_accept, ctl, LEV_OPT_CLOSE_ON_FREE, -1, fd);
+	ctl->lst = evconnlistener_new(b->base, on_accept, ctl,
+	                              LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC, -1, fd);
 	if (!ctl->lst) {
 		close(fd);
 		free(ctl);

@@ -129,6 +129,13 @@ int main(int argc, char **argv)
 	}
 	if (geteuid() != 0)
 		fatal("must run as root: it creates namespaces and issues hypercalls");
+	/*
+	 * Whatever fds the broker was started with (a shell's, a test runner's)
+	 * must not reach what it execs: mark them all close-on-exec.  systemd's
+	 * sockets are found by number and kept open.
+	 */
+	if (close_range(3, ~0u, CLOSE_RANGE_CLOEXEC) < 0)
+		fatal("close_range(3, ~0, CLOSE_RANGE_CLOEXEC): %s", strerror(errno));
 	r = broker_new(&cfg, &b);
 	if (r < 0)
 		return 1;

@@ -9,6 +9,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <grp.h>
+#include <poll.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
@@ -560,6 +561,145 @@ TEST_TIMEOUT(control_socket_refuses_users_outside_the_admin_group, 60)
 	ASSERT_EQ(connect_as(bf.ctl, 65534, 65534, &admgid, 1, reply, sizeof(reply)), 0);
 	ASSERT_CONTAINS(reply, "\"ok\":true");
 	ASSERT_TRUE(broker_log_contains(&bf, "control: refused uid 65534"));
+	ASSERT_EQ(broker_stop(&bf), 0);
+}
+
+/* The broker's resident memory, from /proc/PID/status, in KiB. */
+static long broker_rss_kib(void)
+{
+	char path[64], line[256];
+	long kib = -1;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%d/status", (int)bf.pid);
+	f = fopen(path, "re");
+	ASSERT_NOT_NULL(f);
+	while (fgets(line, sizeof(line), f))
+		if (sscanf(line, "VmRSS: %ld kB", &kib) == 1)
+			break;
+	fclose(f);
+	return kib;
+}
+
+/*
+ * A control client that writes requests and never reads the replies: the
+ * broker stops reading from it once about 1 MiB of replies wait, instead of
+ * buffering them without bound, and answers every request once it reads.
+ */
+TEST_TIMEOUT(control_client_that_does_not_read_is_not_buffered_for_without_bound, 120)
+{
+	static const char req[] = "{\"cmd\": \"events\", \"last\": 1024}\n";
+	char buf[65536];
+	unsigned sent = 0, replies = 0;
+	long rss0, rss1;
+	uint64_t deadline;
+	json_object *st;
+	uint32_t dom;
+	int fd;
+
+	broker_start(&bf, demo_policy, NULL);
+	dom = create_domain("demo-flood", 1);
+	ASSERT_TRUE(broker_wait_dms(&bf, dom, 3, "running", 10000)); /* events to list */
+	rss0 = broker_rss_kib();
+	fd = util_unix_connect(bf.ctl, SOCK_STREAM);
+	ASSERT_GE(fd, 0);
+	ASSERT_OK(util_set_nonblock(fd, true));
+	/* Up to 40000 requests (about 1 GB of replies): write until the broker stops taking them.
+	 */
+	deadline = util_now_ns() + 3000000000ull;
+	while (sent < 40000 && util_now_ns() < deadline) {
+		ssize_t n = write(fd, req, sizeof(req) - 1);
+
+		if (n == (ssize_t)sizeof(req) - 1) {
+			sent++;
+			deadline = util_now_ns() +
+			           1000000000ull; /* give up after 1 s without progress */
+		} else {
+			ASSERT_TRUE(n < 0 && errno == EAGAIN); /* lines are far below PIPE_BUF */
+			util_sleep_ns(1000000);
+		}
+	}
+	rss1 = broker_rss_kib();
+	fprintf(stderr,
+	        "# %u requests taken before the broker stopped reading; RSS %ld -> %ld KiB\n", sent,
+	        rss0, rss1);
+	ASSERT_LT(sent, 40000u);
+	ASSERT_LT(rss1 - rss0, 32 * 1024);
+	/* Others are still served meanwhile. */
+	st = broker_result(&bf, "{\"cmd\": \"status\"}", &st);
+	ASSERT_NOT_NULL(st);
+	/* Now read: every request taken gets its reply, one line each. */
+	ASSERT_OK(util_set_nonblock(fd, false));
+	while (replies < sent) {
+		struct pollfd p = {.fd = fd, .events = POLLIN};
+		ssize_t n;
+
+		ASSERT_EQ(poll(&p, 1, 10000), 1);
+		n = read(fd, buf, sizeof(buf));
+		ASSERT_GT(n, 0);
+		for (ssize_t i = 0; i < n; i++)
+			replies += buf[i] == '\n';
+	}
+	ASSERT_EQ(replies, sent);
+	close(fd);
+	ASSERT_EQ(broker_stop(&bf), 0);
+}
+
+/* Every fd the broker holds beyond 0-2 is close-on-exec, control clients' included. */
+TEST_TIMEOUT(every_broker_fd_is_cloexec, 60)
+{
+	char dir[64], path[400], line[128];
+	unsigned checked = 0;
+	struct dirent *de;
+	uint32_t dom;
+	DIR *d;
+	int client;
+
+	broker_start(&bf, demo_policy, NULL);
+	dom = create_domain("demo-cloexec", 1);
+	ASSERT_TRUE(broker_wait_dms(&bf, dom, 3, "running", 10000));
+	client = util_unix_connect(bf.ctl, SOCK_STREAM);
+	ASSERT_GE(client, 0);
+	ASSERT_TRUE(broker_wait_log(&bf, "event ready", 1000)); /* and it has accepted us by now: */
+	{
+		json_object *keep, *r = broker_result(&bf, "{\"cmd\": \"status\"}", &keep);
+
+		ASSERT_NOT_NULL(r);
+		json_object_put(keep);
+	}
+	snprintf(dir, sizeof(dir), "/proc/%d/fdinfo", (int)bf.pid);
+	d = opendir(dir);
+	ASSERT_NOT_NULL(d);
+	while ((de = readdir(d))) {
+		unsigned long flags = 0;
+		int fd = atoi(de->d_name);
+		FILE *f;
+
+		if (de->d_name[0] == '.' || fd <= 2)
+			continue;
+		snprintf(path, sizeof(path), "%s/%s", dir, de->d_name);
+		f = fopen(path, "re");
+		if (!f)
+			continue; /* closed meanwhile */
+		while (fgets(line, sizeof(line), f))
+			if (sscanf(line, "flags: %lo", &flags) == 1)
+				break;
+		fclose(f);
+		if (!(flags & 02000000)) {
+			char link[400] = "", target[300] = "";
+
+			snprintf(link, sizeof(link), "/proc/%d/fd/%d", (int)bf.pid, fd);
+			(void)!readlink(link, target, sizeof(target) - 1);
+			test_fail(__FILE__, __LINE__,
+			          "broker fd %d (%s, flags 0%lo) is not CLOEXEC", fd, target,
+			          flags);
+		}
+		checked++;
+	}
+	closedir(d);
+	fprintf(stderr, "# %u broker fds checked\n", checked);
+	ASSERT_GT(checked, 10u);
+	close(client);
 	ASSERT_EQ(broker_stop(&bf), 0);
 }
 
