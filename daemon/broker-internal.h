@@ -67,6 +67,13 @@ struct bdm {
 	uint64_t rate_window_ns;
 	unsigned rate_count;
 	uint32_t next_req_id;
+	/*
+	 * A STATS_REQ not yet answered: no second one is sent.  A busy device
+	 * model reads its channel only when idle, and an AF_UNIX seqpacket queue
+	 * holds about 11 messages; a queue full of requests would make the reply
+	 * to its next DM-op fail.
+	 */
+	bool stats_pending;
 	unsigned dmops_granted, dmops_refused;
 };
 

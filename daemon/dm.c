@@ -273,6 +273,7 @@ int dm_spawn(struct bdm *dm)
 	}
 	dm->rate_window_ns = util_now_ns();
 	dm->rate_count = 0;
+	dm->stats_pending = false;
 	r = dm_watch(dm);
 	if (r == 0)
 		r = send_handoff(dm);

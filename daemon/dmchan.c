@@ -222,7 +222,7 @@ static int on_dmop(struct bdm *dm, const struct frame *f)
 	/* The audit record of a hypercall made (or refused) on a device model's behalf. */
 	if (r < 0)
 		broker_event(dm->dom->b, "audit", dm->dom, dm, "dm-op %s refused: %s", what,
-			     strerror(-r));
+		             strerror(-r));
 	else
 		broker_event(dm->dom->b, "audit", dm->dom, dm, "dm-op %s granted", what);
 	return reply(dm, f->hdr.id, r < 0 ? r : 0) < 0 ? -EPIPE : 0;
@@ -230,6 +230,7 @@ static int on_dmop(struct bdm *dm, const struct frame *f)
 
 static int on_stats(struct bdm *dm, const struct frame *f)
 {
+	dm->stats_pending = false;
 	return frame_get(f, &dm->stats, sizeof(dm->stats));
 }
 
@@ -311,7 +312,14 @@ void dmchan_readable(struct bdm *dm)
 
 int dmchan_request_stats(struct bdm *dm)
 {
+	int r;
+
 	if (dm->state != DM_RUNNING || dm->sock < 0)
 		return -ENOTCONN;
-	return frame_send(dm->sock, DMP_STATS_REQ, ++dm->next_req_id, NULL, 0, NULL, 0);
+	if (dm->stats_pending)
+		return -EBUSY;
+	r = frame_send(dm->sock, DMP_STATS_REQ, ++dm->next_req_id, NULL, 0, NULL, 0);
+	if (r == 0)
+		dm->stats_pending = true;
+	return r;
 }

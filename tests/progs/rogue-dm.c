@@ -20,6 +20,8 @@
  *   dmop-foreign after PORTS, ask for a BAR move of a device it does not own
  *   fake-keep   drop the broker's kept ends and hold /dev/null at their numbers
  *               (a restarted broker must not adopt it), then behave
+ *   deaf        once serving, read nothing from the broker for 3.5 s (as a busy
+ *               device model), then say how many stats requests queued up; behave
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -181,6 +183,20 @@ int main(int argc, char **argv)
 	if (!strcmp(mode, "garbage") || !strcmp(mode, "oversized") || !strcmp(mode, "fds") ||
 	    !strcmp(mode, "flood"))
 		junk_frames(mode);
+	if (!strcmp(mode, "deaf")) {
+		unsigned n = 0;
+
+		util_sleep_ns(3500000000ull);
+		struct pollfd pfd = {.fd = DMP_FD, .events = POLLIN};
+
+		while (poll(&pfd, 1, 0) == 1 &&
+		       frame_recv(DMP_FD, &fr, sizeof(fr.payload), FRAME_MAX_FDS) == 0) {
+			n += fr.hdr.type == DMP_STATS_REQ;
+			frame_release(&fr);
+		}
+		fprintf(stderr, "rogue-dm: %u stats requests waiting\n", n);
+		mode = "good";
+	}
 	if (!strcmp(mode, "dmop-foreign")) {
 		struct dmp_dmop op = {.op = DMP_DMOP_BAR_MOVE};
 		op.u.bar.sbdf = IOREQ_SBDF(0, 0, 31, 0);

@@ -645,6 +645,31 @@ TEST_TIMEOUT(control_client_that_does_not_read_is_not_buffered_for_without_bound
 	ASSERT_EQ(broker_stop(&bf), 0);
 }
 
+static const char deaf_policy[] = POLICY_HEAD
+        "\"guests\": [{\"match\": {\"name\": \"demo*\"}, \"unpause\": true,"
+        " \"device_models\": [{\"name\": \"deaf\", \"exec\": \"@PROGS@/rogue-dm\","
+        " \"args\": [\"-m\", \"deaf\"], \"claims\": {\"ports\": [\"0x510-0x51f\"]}}]}]}";
+
+/*
+ * A busy device model reads its channel only when it has nothing else to do.
+ * The broker asks for stats every second but keeps one request outstanding:
+ * were they to pile up, the socket's send buffer would fill and the reply to
+ * the device model's next DM-op would not fit (and it would be killed).
+ */
+TEST_TIMEOUT(stats_requests_do_not_pile_up_for_a_busy_device_model, 60)
+{
+	uint32_t dom;
+
+	broker_start(&bf, deaf_policy, NULL);
+	dom = create_domain("demo-deaf", 1);
+	ASSERT_TRUE(broker_wait_dms(&bf, dom, 1, "running", 10000));
+	ASSERT_TRUE(broker_wait_log(&bf, "stats requests waiting", 10000));
+	/* Three or four seconds deaf: one request, not three or four. */
+	ASSERT_TRUE(broker_log_contains(&bf, "rogue-dm: 1 stats requests waiting"));
+	ASSERT_FALSE(broker_log_contains(&bf, "protocol violation"));
+	ASSERT_EQ(broker_stop(&bf), 0);
+}
+
 /* Every fd the broker holds beyond 0-2 is close-on-exec, control clients' included. */
 TEST_TIMEOUT(every_broker_fd_is_cloexec, 60)
 {
