@@ -433,6 +433,18 @@ void dm_stop(struct bdm *dm, bool orderly)
 		}
 		dm_reap(dm);
 	}
+	/*
+	 * A request it took but never answered (killed while stuck in it) would
+	 * keep its vCPU waiting for good, whoever serves next: answer it all
+	 * ones, as after a crash.
+	 */
+	if (dm->pages && dm->ports) {
+		int n = hv_release_inflight(dm->pages, dm->ports);
+
+		if (n > 0)
+			log_info("dom%u/%s: %d in-flight request%s answered as unclaimed",
+			         domid_of(dm), dm->cfg->name, n, n == 1 ? "" : "s");
+	}
 	dm->state = DM_STOPPED;
 }
 

@@ -6,7 +6,8 @@
  * reads 0x5a5a0000 | reg.  Options: --bad-state N writes state N into the
  * slot instead of answering (to test the simulator's crash rule); --exit-after N
  * exits after N requests without answering the last one; --log-each logs a
- * line for every port read (to fill its log pipe).
+ * line for every port read (to fill its log pipe); --stall-port P never
+ * returns from a read of port P (a request left in process).
  */
 #include <errno.h>
 #include <getopt.h>
@@ -30,6 +31,7 @@ struct echo {
 	int64_t timeoffset;
 	unsigned invalidates;
 	bool log_each;
+	int stall_port;
 	uint64_t logged;
 };
 
@@ -66,6 +68,8 @@ static uint64_t pio_read(void *o, uint16_t port, unsigned size)
 
 	(void)size;
 	count(e);
+	while (port == e->stall_port) /* spins: seccomp allows no pause() */
+		__asm__ volatile("pause");
 	if (e->log_each)
 		log_info("port read 0x%x (%" PRIu64 " so far): a line to fill the log pipe with",
 		         port, ++e->logged);
@@ -137,17 +141,20 @@ int main(int argc, char **argv)
 	static const struct option opts[] = {{"exit-after", required_argument, NULL, 'x'},
 	                                     {"poll-us", required_argument, NULL, 'p'},
 	                                     {"log-each", no_argument, NULL, 'l'},
+	                                     {"stall-port", required_argument, NULL, 's'},
 	                                     {NULL, 0, NULL, 0}};
-	struct echo e = {0};
+	struct echo e = {.stall_port = -1};
 	struct dmb_config cfg = {.ops = &ops, .opaque = &e, .fd = DMB_FD_DEFAULT, .poll_us = -1};
 	struct dmb *d;
 	uint32_t v;
 	int c, r;
 
 	log_init("echo-dm", LOG_INFO);
-	while ((c = getopt_long(argc, argv, "x:p:l", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "x:p:ls:", opts, NULL)) != -1) {
 		if (c == 'l')
 			e.log_each = true;
+		else if (c == 's' && util_parse_u32(optarg, &v) == 0 && v <= 0xffff)
+			e.stall_port = (int)v;
 		else if (c == 'x' && util_parse_u32(optarg, &v) == 0)
 			e.exit_after = v;
 		else if (c == 'p' && util_parse_u32(optarg, &v) == 0)

@@ -362,6 +362,63 @@ TEST_TIMEOUT(vcpu_blocked_on_a_killed_device_model_is_released_with_ones, 60)
 	ASSERT_EQ(broker_stop(&bf), 0);
 }
 
+static const char stall_policy[] =
+        POLICY_HEAD "\"guests\": [{\"match\": {\"name\": \"demo*\"}, \"unpause\": true,"
+                    " \"device_models\": [{\"name\": \"echo\", \"exec\": \"@PROGS@/echo-dm\","
+                    " \"args\": [\"--stall-port\", \"0x51c\"],"
+                    " \"claims\": {\"ports\": [\"0x510-0x51f\"]}}]}]}";
+
+static void *restart_later(void *arg)
+{
+	static char out[1024];
+
+	(void)arg;
+	util_sleep_ns(300000000);
+	(void)broker_ctl(&bf, out, sizeof(out),
+	                 (const char *const[]){"restart", "1", "echo", NULL});
+	return NULL;
+}
+
+/*
+ * `dmbrokerctl restart` of a device model stuck in a request (libdmb marked
+ * it in process): the stop kills it after a second, and the vCPU waiting on
+ * that request is answered all ones, as after a crash; the new one serves.
+ */
+TEST_TIMEOUT(restart_of_a_stuck_device_model_releases_the_waiting_vcpu, 60)
+{
+	struct scn_op stuck = {.kind = SCN_PIO_IN,
+	                       .size = 4,
+	                       .addr = 0x51c,
+	                       .value = 0xffffffff,
+	                       .mask = 0xffffffff};
+	struct scn_op fine = {.kind = SCN_PIO_IN,
+	                      .size = 4,
+	                      .addr = 0x510,
+	                      .value = 0xcafe0510,
+	                      .mask = 0xffffffff};
+	json_object *keep, *d;
+	pthread_t t;
+	pid_t before;
+	uint32_t dom;
+
+	broker_start(&bf, stall_policy, NULL);
+	dom = create_domain("demo-stall", 1);
+	ASSERT_EQ(dom, 1u);
+	ASSERT_TRUE(broker_wait_dms(&bf, dom, 1, "running", 10000));
+	d = broker_dm(&bf, dom, "echo", &keep);
+	before = (pid_t)jint(d, "pid");
+	json_object_put(keep);
+	ASSERT_EQ(pthread_create(&t, NULL, restart_later, NULL), 0);
+	ASSERT_EQ(fixture_run_ops(&bf.sim, dom, &stuck, 1, NULL, 0, NULL), 0);
+	pthread_join(t, NULL);
+	ASSERT_TRUE(broker_wait_dms(&bf, dom, 1, "running", 10000));
+	d = broker_dm(&bf, dom, "echo", &keep);
+	ASSERT_NE(jint(d, "pid"), before);
+	json_object_put(keep);
+	ASSERT_EQ(fixture_run_ops(&bf.sim, dom, &fine, 1, NULL, 0, NULL), 0);
+	ASSERT_EQ(broker_stop(&bf), 0);
+}
+
 static const char hostile_policy[] = POLICY_HEAD
         "\"guests\": [{\"match\": {\"name\": \"demo*\"}, \"unpause\": true,"
         " \"device_models\": [" UART ", {\"name\": \"rogue\", \"exec\": \"@PROGS@/rogue-dm\","
