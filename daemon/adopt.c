@@ -118,19 +118,40 @@ static int read_ports(json_object *rec, unsigned nr_vcpus, struct dmp_ports *ret
 
 /* ---- is it still the process we started? ----------------------------------- */
 
+/*
+ * Real, effective, saved and filesystem uid from /proc/PID/status, when all
+ * four are one uid.  (Not the owner of /proc/PID: that is root for a
+ * process that is not dumpable.)
+ */
 static int proc_uid(pid_t pid, uid_t *ret)
 {
-	char path[64];
-	struct stat st;
+	char path[64], buf[2048], *p;
+	unsigned long r, e, s, f;
+	int fd, n;
 
-	snprintf(path, sizeof(path), "/proc/%d", pid);
-	if (stat(path, &st) < 0)
+	snprintf(path, sizeof(path), "/proc/%d/status", pid);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
 		return -errno;
-	*ret = st.st_uid;
+	n = (int)util_read_full(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n < 0)
+		return n;
+	buf[n] = '\0';
+	p = strstr(buf, "\nUid:");
+	if (!p || sscanf(p + 5, "%lu %lu %lu %lu", &r, &e, &s, &f) != 4)
+		return -EINVAL;
+	if (r != e || r != s || r != f)
+		return -EPERM;
+	*ret = (uid_t)r;
 	return 0;
 }
 
-/* A pidfd for pid, if it is the same process: same start time, same uid. */
+/*
+ * A pidfd for pid, if it is the same process: same start time, same uid.
+ * One with our start time but another uid is ours gone wrong (it cannot
+ * change uid on its own): it is killed, not adopted.
+ */
 static int open_same(pid_t pid, uint64_t start_time, uid_t uid)
 {
 	uint64_t t = 0;
@@ -143,7 +164,14 @@ static int open_same(pid_t pid, uint64_t start_time, uid_t uid)
 	if (fd < 0)
 		return -errno;
 	/* Checked after the pidfd exists: from now on the pid cannot be recycled under it. */
-	if (state_start_time(pid, &t) < 0 || t != start_time || proc_uid(pid, &u) < 0 || u != uid) {
+	if (state_start_time(pid, &t) < 0 || t != start_time) {
+		close(fd);
+		return -ESRCH;
+	}
+	if (proc_uid(pid, &u) < 0 || u != uid) {
+		log_warn("pid %d: started by the broker but now uid %d, not %u: killed", pid,
+		         (int)u, uid);
+		(void)syscall(SYS_pidfd_send_signal, fd, SIGKILL, NULL, 0);
 		close(fd);
 		return -ESRCH;
 	}

@@ -7,7 +7,8 @@
  * slot instead of answering (to test the simulator's crash rule); --exit-after N
  * exits after N requests without answering the last one; --log-each logs a
  * line for every port read (to fill its log pipe); --stall-port P never
- * returns from a read of port P (a request left in process).
+ * returns from a read of port P (a request left in process); --no-dump makes
+ * it not dumpable (its /proc/PID is then root's).
  */
 #include <errno.h>
 #include <getopt.h>
@@ -16,6 +17,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 
 #include "common/log.h"
 #include "common/util.h"
@@ -142,6 +144,7 @@ int main(int argc, char **argv)
 	                                     {"poll-us", required_argument, NULL, 'p'},
 	                                     {"log-each", no_argument, NULL, 'l'},
 	                                     {"stall-port", required_argument, NULL, 's'},
+	                                     {"no-dump", no_argument, NULL, 'n'},
 	                                     {NULL, 0, NULL, 0}};
 	struct echo e = {.stall_port = -1};
 	struct dmb_config cfg = {.ops = &ops, .opaque = &e, .fd = DMB_FD_DEFAULT, .poll_us = -1};
@@ -150,9 +153,13 @@ int main(int argc, char **argv)
 	int c, r;
 
 	log_init("echo-dm", LOG_INFO);
-	while ((c = getopt_long(argc, argv, "x:p:ls:", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "x:p:ls:n", opts, NULL)) != -1) {
 		if (c == 'l')
 			e.log_each = true;
+		else if (c == 'n' && prctl(PR_SET_DUMPABLE, 0) < 0)
+			return 2;
+		else if (c == 'n')
+			continue;
 		else if (c == 's' && util_parse_u32(optarg, &v) == 0 && v <= 0xffff)
 			e.stall_port = (int)v;
 		else if (c == 'x' && util_parse_u32(optarg, &v) == 0)

@@ -616,3 +616,41 @@ TEST_TIMEOUT(a_full_log_pipe_does_not_stall_the_guest_while_no_broker_runs, 120)
 	ASSERT_EQ(broker_stop(&bf), 0);
 	ASSERT_EQ(fixture_processes_with_uid(UID_START, UID_COUNT), 0);
 }
+
+/*
+ * A device model that made itself not dumpable has its /proc/PID files
+ * owned by root; adoption reads its four uids from /proc/PID/status, and
+ * the next broker adopts it like any other.
+ */
+static const char nodump_policy[] =
+        "{\"version\": 1, \"uid_range\": {\"start\": 220000, \"count\": 100},"
+        "\"guests\": [{\"match\": {\"name\": \"keep*\"}, \"unpause\": true,"
+        " \"device_models\": [{\"name\": \"echo\", \"exec\": \"@PROGS@/echo-dm\","
+        " \"args\": [\"--no-dump\"], \"claims\": {\"ports\": [\"0x510-0x51f\"]}}]}]}";
+
+TEST_TIMEOUT(a_device_model_that_is_not_dumpable_is_adopted, 60)
+{
+	struct seen before, after;
+	char proc[64];
+	struct stat st;
+	uint32_t dom;
+
+	bf.keep_dms = true;
+	broker_start(&bf, nodump_policy, NULL);
+	dom = fixture_domain_create(&bf.sim, "keep-nodump", 1, SIM_DOMAIN_F_PAUSED);
+	ASSERT_TRUE(broker_wait_dms(&bf, dom, 1, "running", 10000));
+	look(dom, "echo", &before);
+	snprintf(proc, sizeof(proc), "/proc/%lld/status", (long long)before.pid);
+	ASSERT_OK(stat(proc, &st));
+	ASSERT_EQ(st.st_uid, 0u); /* not dumpable */
+	broker_kill(&bf);
+	bf.keep_dms = false;
+	broker_restart(&bf, NULL);
+	ASSERT_TRUE(broker_wait_dms(&bf, dom, 1, "running", 10000));
+	look(dom, "echo", &after);
+	assert_same(&before, &after);
+	ASSERT_TRUE(broker_log_contains(&bf, "adopted 1 domain"));
+	ASSERT_EQ(fixture_run_scenario(&bf.sim, dom, "echo.scn", NULL, 0), 0);
+	ASSERT_EQ(broker_stop(&bf), 0);
+	ASSERT_EQ(fixture_processes_with_uid(UID_START, UID_COUNT), 0);
+}
