@@ -149,6 +149,19 @@ static bool irq_allowed(const struct bdm *dm, uint32_t irq)
 	return false;
 }
 
+/*
+ * What a PCI function's MSI may carry: a vector of 16 or above (Xen takes
+ * vector 0 as a PIRQ number in the address, and 0-15 are the CPU's
+ * exceptions), delivery fixed or lowest priority (not SMI, NMI, INIT or
+ * ExtINT), and nothing above the 16 bits the PCI spec defines.
+ */
+static bool msi_data_ok(uint32_t data)
+{
+	unsigned vector = data & 0xff, delivery = data >> 8 & 7;
+
+	return vector >= 16 && delivery <= 1 && (data >> 16) == 0;
+}
+
 static int mediate(struct bdm *dm, const struct dmp_dmop *op, const char **what)
 {
 	struct hv *hv = dm->dom->b->hv;
@@ -176,7 +189,7 @@ static int mediate(struct bdm *dm, const struct dmp_dmop *op, const char **what)
 		/* Only PCI functions signal MSIs, and only to the local APIC window. */
 		if (!dm->claims.n[DMP_CLAIM_PCI])
 			return -EPERM;
-		if ((op->u.msi.addr & ~0xfffffull) != 0xfee00000ull)
+		if ((op->u.msi.addr & ~0xfffffull) != 0xfee00000ull || !msi_data_ok(op->u.msi.data))
 			return -EINVAL;
 		return hv_inject_msi(hv, domid, op->u.msi.addr, op->u.msi.data);
 	case DMP_DMOP_BAR_MOVE:

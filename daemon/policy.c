@@ -1403,6 +1403,51 @@ static void check_overlaps(struct walk *w, const char *path, const struct policy
 	}
 }
 
+/*
+ * The functions of one PCI device belong to one device model: Xen raises a
+ * device's INTx lines by segment, bus and device, with no function number,
+ * so a device model owning one function could drive another's pins.
+ */
+static void check_pci_devices(struct walk *w, const char *path, const struct policy_guest *g)
+{
+	struct claim_ref *v;
+	size_t n = 0;
+
+	for (unsigned d = 0; d < g->n_dms; d++)
+		n += g->dms[d].n_claims[DMP_CLAIM_PCI];
+	if (n < 2)
+		return;
+	v = malloc(n * sizeof(*v));
+	if (!v) {
+		w->oom = true;
+		return;
+	}
+	n = 0;
+	for (unsigned d = 0; d < g->n_dms; d++)
+		for (unsigned i = 0; i < g->dms[d].n_claims[DMP_CLAIM_PCI]; i++) {
+			uint64_t sbdf = g->dms[d].claims[DMP_CLAIM_PCI][i].start;
+
+			v[n++] = (struct claim_ref){sbdf >> 3, sbdf, d, i};
+		}
+	/* Sorted by device, then by device model: one device's claims are adjacent. */
+	qsort(v, n, sizeof(*v), cmp_claim_ref);
+	for (size_t i = 1; i < n; i++) {
+		char p[PATH_LEN];
+
+		/* (The same function twice is reported as a duplicate already.) */
+		if (v[i].start != v[i - 1].start || v[i].dm == v[i - 1].dm ||
+		    v[i].end == v[i - 1].end)
+			continue;
+		fmt_path(p, "%s.device_models[%u].claims.pci[%u]", path, v[i].dm, v[i].idx);
+		add_error(w->errs, p,
+		          "PCI device %02x:%02x is device model \"%s\"'s (device_models[%u]): "
+		          "INTx is per device, one device model has all its functions",
+		          (unsigned)(v[i].start >> 5 & 0xff), (unsigned)(v[i].start & 0x1f),
+		          g->dms[v[i - 1].dm].name, v[i - 1].dm);
+	}
+	free(v);
+}
+
 static void parse_match(struct walk *w, const char *path, struct json_object *o,
                         struct policy_guest *g)
 {
@@ -1504,6 +1549,7 @@ static void parse_guest(struct walk *w, const char *path, struct json_object *o,
 	}
 	check_dm_names(w, path, g);
 	check_overlaps(w, path, g);
+	check_pci_devices(w, path, g);
 }
 
 /* Two guests that match the same domains: the second would never be used. */

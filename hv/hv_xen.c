@@ -23,6 +23,7 @@
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <xenctrl.h>
@@ -467,6 +468,21 @@ fail:
 	return r;
 }
 
+/*
+ * The fd a device model kept for us must be an event-channel device, not
+ * whatever it chose to leave at that number: the broker ioctls it and hands
+ * it to the device model's successor.  (A device model cannot open
+ * /dev/xen/evtchn in its jail, so an evtchn fd it holds is the one it was
+ * given, restricted to its guest.)
+ */
+static bool is_evtchn_fd(int fd)
+{
+	struct stat st, dev;
+
+	return fstat(fd, &st) == 0 && S_ISCHR(st.st_mode) && stat("/dev/xen/evtchn", &dev) == 0 &&
+	       S_ISCHR(dev.st_mode) && st.st_rdev == dev.st_rdev;
+}
+
 static int xen_ports_adopt(struct hv *hv, uint32_t domid, uint16_t id, unsigned nr_vcpus,
                            struct hv_pages *pages, int fd, const struct dmp_ports *known,
                            struct hv_ports **ret)
@@ -475,7 +491,8 @@ static int xen_ports_adopt(struct hv *hv, uint32_t domid, uint16_t id, unsigned 
 	int r;
 
 	(void)hv, (void)id, (void)pages;
-	if (fd < 0 || !known || known->kind != DMP_PORTS_EVTCHN || known->nr_vcpus != nr_vcpus) {
+	if (fd < 0 || !known || known->kind != DMP_PORTS_EVTCHN || known->nr_vcpus != nr_vcpus ||
+	    !is_evtchn_fd(fd)) {
 		util_close(fd);
 		return -EINVAL;
 	}

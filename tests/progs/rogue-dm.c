@@ -20,6 +20,8 @@
  *   dmop-foreign after PORTS, ask for a BAR move of a device it does not own
  *   fake-keep   drop the broker's kept ends and hold /dev/null at their numbers
  *               (a restarted broker must not adopt it), then behave
+ *   dmop-msi    after PORTS, ask for MSIs the broker must refuse (vector 0, an
+ *               exception vector, NMI delivery, bits above 15), then a good one
  *   deaf        once serving, read nothing from the broker for 3.5 s (as a busy
  *               device model), then say how many stats requests queued up; behave
  */
@@ -195,6 +197,18 @@ int main(int argc, char **argv)
 			frame_release(&fr);
 		}
 		fprintf(stderr, "rogue-dm: %u stats requests waiting\n", n);
+		mode = "good";
+	}
+	if (!strcmp(mode, "dmop-msi")) {
+		static const uint32_t data[] = {0x0000, 0x000e, 0x0441, 0x10041, 0x4041};
+
+		for (unsigned i = 0; i < sizeof(data) / sizeof(data[0]); i++) {
+			struct dmp_dmop op = {.op = DMP_DMOP_MSI};
+
+			op.u.msi.addr = 0xfee00000;
+			op.u.msi.data = data[i];
+			(void)frame_send(DMP_FD, DMP_DMOP, 10 + i, &op, sizeof(op), NULL, 0);
+		}
 		mode = "good";
 	}
 	if (!strcmp(mode, "dmop-foreign")) {

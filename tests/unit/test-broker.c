@@ -509,6 +509,39 @@ TEST_TIMEOUT(dmop_for_a_device_it_does_not_own_is_refused, 60)
 	ASSERT_EQ(broker_stop(&bf), 0);
 }
 
+/* Only MSIs a PCI function could send: vector 16 and up, fixed or lowest-priority delivery. */
+TEST_TIMEOUT(msi_with_a_bad_vector_or_delivery_mode_is_refused, 60)
+{
+	static const char policy[] = POLICY_HEAD
+	        "\"guests\": [{\"match\": {\"name\": \"demo*\"}, \"unpause\": true,"
+	        " \"device_models\": [{\"name\": \"rogue\", \"exec\": \"@PROGS@/rogue-dm\","
+	        " \"args\": [\"-m\", \"dmop-msi\"],"
+	        " \"claims\": {\"ports\": [\"0x510-0x51f\"], \"pci\": [\"00:05.0\"]}}]}]}";
+	json_object *keep, *d;
+	uint32_t dom;
+
+	broker_start(&bf, policy, NULL);
+	dom = create_domain("demo-msi", 1);
+	ASSERT_TRUE(broker_wait_dms(&bf, dom, 1, "running", 10000));
+	for (unsigned i = 0; i < 200; i++) {
+		d = broker_dm(&bf, dom, "rogue", &keep);
+		if (jint(d, "dmops_refused") + jint(d, "dmops_granted") == 5)
+			break;
+		json_object_put(keep);
+		keep = NULL;
+		util_sleep_ns(10000000);
+	}
+	ASSERT_NOT_NULL(keep);
+	/* vector 0, vector 14, NMI, bit 16 set: refused; vector 0x41 edge, level bit: granted. */
+	ASSERT_EQ(jint(d, "dmops_refused"), 4);
+	ASSERT_EQ(jint(d, "dmops_granted"), 1);
+	ASSERT_STREQ(jstr(d, "state"), "running");
+	json_object_put(keep);
+	ASSERT_TRUE(broker_log_contains(&bf, "dm-op msi refused: Invalid argument"));
+	ASSERT_TRUE(broker_log_contains(&bf, "dm-op msi granted"));
+	ASSERT_EQ(broker_stop(&bf), 0);
+}
+
 TEST_TIMEOUT(bar_move_inside_the_pci_hole_is_granted_outside_refused, 60)
 {
 	json_object *keep, *d, *claims, *mmio;
