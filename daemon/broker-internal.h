@@ -19,6 +19,9 @@
 #define BROKER_MAX_DOMAINS 4096 /* attached at once */
 #define DM_MSG_BURST       16   /* frames handled per wake-up, for fairness */
 #define DM_MSG_RATE_MAX    2000 /* frames a second before a device model is cut off */
+/* Audit records of one DM-op and outcome a second, per device model; the rest are counted. */
+#define DM_AUDIT_PER_SEC   10
+#define DM_AUDIT_KEYS      10   /* (DMP_DMOP_* 0-4) x (granted, refused) */
 #define DM_STOP_TIMEOUT_MS 1000 /* orderly stop, then SIGKILL */
 
 enum dm_state {
@@ -75,6 +78,15 @@ struct bdm {
 	 */
 	bool stats_pending;
 	unsigned dmops_granted, dmops_refused;
+	/*
+	 * A UART raises an interrupt per byte: one log line (and journal entry)
+	 * per DM-op would have journald rate-limit the whole broker.  Each second
+	 * lists DM_AUDIT_PER_SEC of each op and outcome, then one line with the
+	 * count of the rest.
+	 */
+	uint64_t audit_window_ns;
+	uint16_t audit_listed[DM_AUDIT_KEYS];
+	uint32_t audit_held[DM_AUDIT_KEYS];
 };
 
 enum bdomain_state { BD_ATTACHING, BD_RUNNING, BD_DETACHING };
@@ -97,6 +109,9 @@ struct bdomain {
 	char fail_msg[160];
 	struct attach_waiter *waiters;
 	uint64_t attached_ns;
+	/* State saves a device model causes (BAR moves) at most every STATE_SAVE_GAP_NS. */
+	uint64_t saved_ns;
+	bool save_pending;
 };
 
 struct control;
@@ -167,6 +182,8 @@ const char *dm_state_name(enum dm_state s);
 /* dmchan.c */
 void dmchan_readable(struct bdm *dm);
 int dmchan_request_stats(struct bdm *dm);
+/* The second's summary of audit records not listed one by one (from the 1 s timer too). */
+void dmchan_flush_audit(struct bdm *dm, uint64_t now);
 
 /* supervise.c */
 void supervise_dm_exited(struct bdm *dm);

@@ -53,8 +53,8 @@ void broker_remove_domain(struct broker *b, struct bdomain *d)
 		}
 }
 
-void broker_event(struct broker *b, const char *kind, const struct bdomain *d,
-		  const struct bdm *dm, const char *fmt, ...)
+void broker_event(struct broker *b, const char *kind, const struct bdomain *d, const struct bdm *dm,
+                  const char *fmt, ...)
 {
 	char msg[256];
 	va_list ap;
@@ -63,7 +63,7 @@ void broker_event(struct broker *b, const char *kind, const struct bdomain *d,
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
 	events_emit(b->events, kind, d ? (int64_t)d->domid : -1, d ? d->name : NULL,
-		    dm ? dm->cfg->name : NULL, dm ? dm->pid : 0, msg);
+	            dm ? dm->cfg->name : NULL, dm ? dm->pid : 0, msg);
 }
 
 /* ---- hypervisor lifecycle ---------------------------------------------- */
@@ -158,7 +158,7 @@ static void on_hup(evutil_socket_t sig, short what, void *arg)
 {
 	(void)sig, (void)what;
 	(void)sdn_notifyf("RELOADING=1\nMONOTONIC_USEC=%llu",
-			  (unsigned long long)(util_now_ns() / 1000));
+	                  (unsigned long long)(util_now_ns() / 1000));
 	(void)broker_reload_policy(arg, NULL);
 	(void)sdn_notify("READY=1");
 }
@@ -180,13 +180,14 @@ static void notify_status(struct broker *b)
 		for (unsigned k = 0; d && k < d->n_dms; k++, total++)
 			running += d->dms[k].state == DM_RUNNING;
 	}
-	if (running == b->status_running && total == b->status_total && b->n_domains == b->status_domains)
+	if (running == b->status_running && total == b->status_total &&
+	    b->n_domains == b->status_domains)
 		return;
 	b->status_running = running;
 	b->status_total = total;
 	b->status_domains = b->n_domains;
 	(void)sdn_notifyf("STATUS=%u domain%s, %u of %u device models running", b->n_domains,
-			  b->n_domains == 1 ? "" : "s", running, total);
+	                  b->n_domains == 1 ? "" : "s", running, total);
 }
 
 static void on_stats_timer(evutil_socket_t fd, short what, void *arg)
@@ -197,8 +198,13 @@ static void on_stats_timer(evutil_socket_t fd, short what, void *arg)
 	notify_status(b);
 	for (unsigned i = 0; i < BROKER_MAX_DOMAINS; i++) {
 		struct bdomain *d = b->dom[i];
-		for (unsigned k = 0; d && k < d->n_dms; k++)
+
+		if (d)
+			state_flush_domain(d);
+		for (unsigned k = 0; d && k < d->n_dms; k++) {
 			(void)dmchan_request_stats(&d->dms[k]);
+			dmchan_flush_audit(&d->dms[k], util_now_ns());
+		}
 	}
 }
 
@@ -338,7 +344,7 @@ static int setup_events(struct broker *b)
 	if (sdn_watchdog_usec()) {
 		uint64_t half = sdn_watchdog_usec() / 2;
 		struct timeval tv = {.tv_sec = (time_t)(half / 1000000),
-				     .tv_usec = (suseconds_t)(half % 1000000)};
+		                     .tv_usec = (suseconds_t)(half % 1000000)};
 
 		b->ev_watchdog = event_new(b->base, -1, EV_PERSIST, on_watchdog, b);
 		if (!b->ev_watchdog || event_add(b->ev_watchdog, &tv) < 0)
@@ -418,8 +424,7 @@ static void broker_leave(struct broker *b)
 
 		if (!d)
 			continue;
-		if (b->cfg.stop_on_exit || d->state != BD_RUNNING ||
-		    state_save_domain(d) < 0) {
+		if (b->cfg.stop_on_exit || d->state != BD_RUNNING || state_save_domain(d) < 0) {
 			domain_teardown(d, true);
 			continue;
 		}
@@ -427,8 +432,8 @@ static void broker_leave(struct broker *b)
 		kept++;
 	}
 	if (kept)
-		log_notice("left the device models of %u domain%s running for the next broker", kept,
-			   kept == 1 ? "" : "s");
+		log_notice("left the device models of %u domain%s running for the next broker",
+		           kept, kept == 1 ? "" : "s");
 }
 
 int broker_run(struct broker *b)

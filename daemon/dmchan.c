@@ -137,7 +137,7 @@ static int do_bar_move(struct bdm *dm, const struct dmp_dmop *op)
 	}
 	dm->claims.r[DMP_CLAIM_MMIO][idx].start = n;
 	dm->claims.r[DMP_CLAIM_MMIO][idx].end = n + sz - 1;
-	(void)state_save_domain(dm->dom);
+	state_save_domain_soon(dm->dom);
 	return 0;
 }
 
@@ -219,6 +219,45 @@ static int on_ready(struct bdm *dm, const struct frame *f)
 	return 0;
 }
 
+static const char *const dmop_names[DM_AUDIT_KEYS / 2] = {"unknown", "isa-irq", "pci-intx", "msi",
+                                                          "bar-move"};
+
+void dmchan_flush_audit(struct bdm *dm, uint64_t now)
+{
+	if (now - dm->audit_window_ns < 1000000000ull)
+		return;
+	for (unsigned k = 0; k < DM_AUDIT_KEYS; k++) {
+		if (dm->audit_held[k])
+			broker_event(
+			        dm->dom->b, "audit", dm->dom, dm,
+			        "dm-op %s %s %u more times in the second (over %u a second are "
+			        "counted, not listed)",
+			        dmop_names[k / 2], k % 2 ? "refused" : "granted", dm->audit_held[k],
+			        DM_AUDIT_PER_SEC);
+		dm->audit_held[k] = 0;
+		dm->audit_listed[k] = 0;
+	}
+	dm->audit_window_ns = now;
+}
+
+/* The audit record of a hypercall made (or refused) on a device model's behalf. */
+static void audit_dmop(struct bdm *dm, const struct dmp_dmop *op, const char *what, int r)
+{
+	unsigned k = (op->op < DM_AUDIT_KEYS / 2 ? op->op : 0) * 2 + (r < 0);
+
+	dmchan_flush_audit(dm, util_now_ns());
+	if (dm->audit_listed[k] >= DM_AUDIT_PER_SEC) {
+		dm->audit_held[k]++;
+		return;
+	}
+	dm->audit_listed[k]++;
+	if (r < 0)
+		broker_event(dm->dom->b, "audit", dm->dom, dm, "dm-op %s refused: %s", what,
+		             strerror(-r));
+	else
+		broker_event(dm->dom->b, "audit", dm->dom, dm, "dm-op %s granted", what);
+}
+
 static int on_dmop(struct bdm *dm, const struct frame *f)
 {
 	struct dmp_dmop op;
@@ -232,12 +271,7 @@ static int on_dmop(struct bdm *dm, const struct frame *f)
 		dm->dmops_refused++;
 	else
 		dm->dmops_granted++;
-	/* The audit record of a hypercall made (or refused) on a device model's behalf. */
-	if (r < 0)
-		broker_event(dm->dom->b, "audit", dm->dom, dm, "dm-op %s refused: %s", what,
-		             strerror(-r));
-	else
-		broker_event(dm->dom->b, "audit", dm->dom, dm, "dm-op %s granted", what);
+	audit_dmop(dm, &op, what, r);
 	return reply(dm, f->hdr.id, r < 0 ? r : 0) < 0 ? -EPIPE : 0;
 }
 

@@ -279,6 +279,27 @@ int state_save_domain(struct bdomain *d)
 	return 0;
 }
 
+#define STATE_SAVE_GAP_NS (10 * 1000 * 1000ull)
+
+void state_save_domain_soon(struct bdomain *d)
+{
+	uint64_t now = util_now_ns();
+
+	if (now - d->saved_ns < STATE_SAVE_GAP_NS) {
+		d->save_pending = true;
+		return;
+	}
+	d->saved_ns = now;
+	d->save_pending = false;
+	(void)state_save_domain(d);
+}
+
+void state_flush_domain(struct bdomain *d)
+{
+	if (d->save_pending)
+		state_save_domain_soon(d);
+}
+
 void state_remove_domain(struct broker *b, uint32_t domid)
 {
 	char path[600];

@@ -13,6 +13,14 @@ struct bdomain;
 int state_init(struct broker *b);
 /* Write (replace) the domain's file; a no-op until the attach is complete. */
 int state_save_domain(struct bdomain *d);
+/*
+ * For saves a device model can cause (a BAR move): at once, unless the
+ * domain was saved less than 10 ms ago; then state_flush_domain() saves it
+ * from the broker's 1 s timer.  A device model moving a BAR in a loop gets
+ * at most 100 file writes a second out of the broker, not 2000.
+ */
+void state_save_domain_soon(struct bdomain *d);
+void state_flush_domain(struct bdomain *d);
 void state_remove_domain(struct broker *b, uint32_t domid);
 /* The path of a policy snapshot named in a domain file. */
 int state_policy_path(struct broker *b, const char *snapshot, char *buf, size_t len);

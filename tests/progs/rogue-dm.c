@@ -22,6 +22,7 @@
  *               (a restarted broker must not adopt it), then behave
  *   dmop-msi    after PORTS, ask for MSIs the broker must refuse (vector 0, an
  *               exception vector, NMI delivery, bits above 15), then a good one
+ *   dmop-burst  after PORTS, 500 good MSIs as fast as the replies come back
  *   deaf        once serving, read nothing from the broker for 3.5 s (as a busy
  *               device model), then say how many stats requests queued up; behave
  */
@@ -208,6 +209,22 @@ int main(int argc, char **argv)
 			op.u.msi.addr = 0xfee00000;
 			op.u.msi.data = data[i];
 			(void)frame_send(DMP_FD, DMP_DMOP, 10 + i, &op, sizeof(op), NULL, 0);
+		}
+		mode = "good";
+	}
+	if (!strcmp(mode, "dmop-burst")) {
+		for (unsigned i = 0; i < 500; i++) {
+			struct dmp_dmop op = {.op = DMP_DMOP_MSI};
+
+			op.u.msi.addr = 0xfee00000;
+			op.u.msi.data = 0x41;
+			if (frame_send(DMP_FD, DMP_DMOP, 100 + i, &op, sizeof(op), NULL, 0) < 0)
+				die("dmop");
+			do { /* its reply (a stats request may come first) */
+				if (frame_recv(DMP_FD, &fr, sizeof(fr.payload), FRAME_MAX_FDS) < 0)
+					die("dmop reply");
+				frame_release(&fr);
+			} while (fr.hdr.type != DMP_DMOP_REPLY);
 		}
 		mode = "good";
 	}
