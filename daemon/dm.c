@@ -222,6 +222,8 @@ static int send_handoff(struct bdm *dm)
 	return frame_send(dm->sock, DMP_KEEP, 0, &keep, sizeof(keep), fds, 3);
 }
 
+static bool wait_exit(struct bdm *dm, int ms);
+
 int dm_spawn(struct bdm *dm)
 {
 	struct broker *b = dm->dom->b;
@@ -259,25 +261,33 @@ int dm_spawn(struct bdm *dm)
 		log_errno(r, "dom%u/%s: pipes", domid_of(dm), c->name);
 		goto out;
 	}
+	/* The loop reads until EAGAIN; a device model must never block the broker. */
+	r = util_set_nonblock(sv[0], true);
+	if (r < 0) {
+		log_errno(r, "dom%u/%s: channel", domid_of(dm), c->name);
+		goto out;
+	}
 	dm->started_ns = util_now_ns();
 	r = start_process(dm, sv[1], out_w, err_w, exec_fd);
 	if (r < 0)
 		goto out;
 	metrics_observe(&b->launch_hist, util_now_ns() - dm->started_ns);
 	dm->sock = TAKE_FD(sv[0]);
-	/* The loop reads until EAGAIN; a device model must never block the broker. */
-	r = util_set_nonblock(dm->sock, true);
-	if (r < 0) {
-		dm_kill(dm);
-		goto out;
-	}
 	dm->rate_window_ns = util_now_ns();
 	dm->rate_count = 0;
 	dm->stats_pending = false;
 	r = dm_watch(dm);
-	if (r == 0)
-		r = send_handoff(dm);
 	if (r < 0) {
+		/* Nothing would see it exit: kill and reap it here. */
+		log_errno(r, "dom%u/%s: watch pid %d", domid_of(dm), c->name, dm->pid);
+		dm_kill(dm);
+		(void)wait_exit(dm, 5000);
+		dm_reap(dm);
+		goto out;
+	}
+	r = send_handoff(dm);
+	if (r < 0) {
+		/* Its exit is watched: the crash handling takes it from there. */
 		log_errno(r, "dom%u/%s: hand off to pid %d", domid_of(dm), c->name, dm->pid);
 		dm_kill(dm);
 		goto out;

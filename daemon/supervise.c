@@ -96,8 +96,9 @@ static void on_restart_timer(evutil_socket_t fd, short what, void *arg)
 	}
 	if (dm->state != DM_RESTART_WAIT)
 		return;
-	if (supervise_restart_now(dm) < 0) {
-		/* Could not even start it: count it as another crash. */
+	if (supervise_restart_now(dm) < 0 && dm->pid <= 0) {
+		/* Could not even start it: count it as another crash.  (One that started
+		 * and was killed is counted when its exit is seen.) */
 		dm->last_status = 127 << 8;
 		supervise_dm_exited(dm);
 	}
