@@ -79,10 +79,10 @@ cp "$R/etc/xen/xl.conf" "$O/etc/xen/"
 install -m 0755 "$BUILD/bin/dmbrokerd" "$BUILD/bin/dmbrokerctl" "$O/usr/bin/"
 BINS+=("$O/usr/bin/dmbrokerd" "$O/usr/bin/dmbrokerctl")
 for p in "$BUILD"/libexec/dm-* "$BUILD/tests/progs/echo-dm" "$BUILD/tests/progs/rogue-dm" \
-         "$BUILD/tests/progs/xen-fdprobe" "$BUILD/tests/progs/xen-direct" "$BUILD"/tests/xen/dom0-*; do
+         "$BUILD/tests/progs/xen-fdprobe" "$BUILD/tests/progs/xen-direct"; do
 	[ -f "$p" ] && [ -x "$p" ] || continue
 	case $p in
-	*/tests/xen/dom0-* | */xen-direct) dst=$O/usr/bin ;; # dom0-side tools, not device models
+	*/xen-direct) dst=$O/usr/bin ;; # a dom0-side tool, not a device model
 	*) dst=$O/usr/libexec/dm-broker ;;
 	esac
 	install -m 0755 "$p" "$dst/"
