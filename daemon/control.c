@@ -481,6 +481,11 @@ static void cmd_events(struct client *c, json_object *req)
 		reply_ok(c, events_recent(ev, last));
 		return;
 	}
+	/* One subscription per connection: a second would take another of the few slots. */
+	if (c->following) {
+		reply_err(c, -EALREADY, "this connection follows the events already");
+		return;
+	}
 	r = events_subscribe(ev, on_event_for_client, c);
 	if (r < 0) {
 		reply_err(c, r, "too many event followers");

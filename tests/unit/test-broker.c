@@ -1040,6 +1040,56 @@ TEST_TIMEOUT(dmbrokerctl_commands_and_exit_codes, 60)
 	ASSERT_EQ(broker_stop(&bf), 0);
 }
 
+/* Send one request line on fd and read one reply line. */
+static void request_line(int fd, const char *req, char *buf, size_t len)
+{
+	size_t got = 0;
+
+	ASSERT_OK(util_write_all(fd, req, strlen(req)));
+	while (got < len - 1) {
+		ssize_t n = read(fd, buf + got, 1);
+
+		ASSERT_EQ(n, 1);
+		if (buf[got++] == '\n')
+			break;
+	}
+	buf[got] = '\0';
+}
+
+/* Followers are capped (16), and one connection cannot take more than one slot. */
+TEST_TIMEOUT(event_followers_are_capped_one_per_connection, 60)
+{
+	static const char follow[] = "{\"cmd\": \"events\", \"follow\": true, \"last\": 0}\n";
+	char reply[4096];
+	int fds[17];
+
+	broker_start(&bf, demo_policy, NULL);
+	fds[0] = util_unix_connect(bf.ctl, SOCK_STREAM);
+	ASSERT_GE(fds[0], 0);
+	request_line(fds[0], follow, reply, sizeof(reply));
+	ASSERT_CONTAINS(reply, "\"ok\":true");
+	request_line(fds[0], follow, reply, sizeof(reply));
+	ASSERT_CONTAINS(reply, "follows the events already");
+	for (unsigned i = 1; i < 17; i++) {
+		fds[i] = util_unix_connect(bf.ctl, SOCK_STREAM);
+		ASSERT_GE(fds[i], 0);
+		request_line(fds[i], follow, reply, sizeof(reply));
+		if (i < 16)
+			ASSERT_CONTAINS(reply, "\"ok\":true");
+		else
+			ASSERT_CONTAINS(reply, "too many event followers");
+	}
+	/* A slot frees when its connection goes. */
+	close(fds[3]);
+	util_sleep_ns(100000000);
+	request_line(fds[16], follow, reply, sizeof(reply));
+	ASSERT_CONTAINS(reply, "\"ok\":true");
+	for (unsigned i = 0; i < 17; i++)
+		if (i != 3)
+			close(fds[i]);
+	ASSERT_EQ(broker_stop(&bf), 0);
+}
+
 TEST_TIMEOUT(events_follow_streams_crash_and_restart_and_metrics_count_them, 60)
 {
 	char out[32768], path[300];
