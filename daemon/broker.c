@@ -284,12 +284,37 @@ static int mkdir_p(const char *path, mode_t mode)
 	return 0;
 }
 
+/*
+ * The state directory says which processes to adopt and which fds to take
+ * from them: anyone else who could write in it could point the broker at
+ * their own.  It must be root's and writable by root alone.
+ */
+static int check_state_dir(const char *dir)
+{
+	struct stat st;
+
+	if (stat(dir, &st) < 0)
+		return log_errno(-errno, "state directory %s", dir);
+	if (!S_ISDIR(st.st_mode))
+		return log_errno(-ENOTDIR, "state directory %s", dir);
+	if (st.st_uid != 0 || (st.st_mode & 022))
+		return log_errno(
+		        -EPERM,
+		        "state directory %s: owned by uid %u, mode %04o; it must be root's "
+		        "and writable by root alone",
+		        dir, (unsigned)st.st_uid, (unsigned)(st.st_mode & 07777));
+	return 0;
+}
+
 static int setup_dirs(struct broker *b)
 {
 	int r = mkdir_p(b->cfg.state_dir, 0700);
 
 	if (r < 0)
 		return log_errno(r, "state directory %s", b->cfg.state_dir);
+	r = check_state_dir(b->cfg.state_dir);
+	if (r < 0)
+		return r;
 	if (snprintf(b->jail_dir, sizeof(b->jail_dir), "%s/jail", b->cfg.state_dir) >=
 	    (int)sizeof(b->jail_dir))
 		return log_errno(-ENAMETOOLONG, "state directory %s", b->cfg.state_dir);

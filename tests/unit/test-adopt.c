@@ -426,6 +426,28 @@ TEST_TIMEOUT(second_broker_on_the_same_state_or_control_socket_is_refused, 60)
 	ASSERT_EQ(broker_stop(&bf), 0);
 }
 
+/* A state directory others could write in is refused: it says which processes to adopt. */
+TEST_TIMEOUT(state_directory_writable_by_others_is_refused, 60)
+{
+	char buf[4096], dir[400], ctl[400];
+	int status;
+
+	broker_start(&bf, policy, NULL);
+	snprintf(dir, sizeof(dir), "%s/open-state", test_tmpdir());
+	snprintf(ctl, sizeof(ctl), "%s/open.sock", test_tmpdir());
+	ASSERT_OK(mkdir(dir, 0700));
+	ASSERT_OK(chmod(dir, 0777));
+	status = second_broker(dir, ctl, buf, sizeof(buf));
+	ASSERT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 1);
+	ASSERT_CONTAINS(buf, "mode 0777; it must be root's and writable by root alone");
+	ASSERT_OK(chmod(dir, 0755));
+	ASSERT_OK(chown(dir, 65534, 0));
+	status = second_broker(dir, ctl, buf, sizeof(buf));
+	ASSERT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 1);
+	ASSERT_CONTAINS(buf, "owned by uid 65534");
+	ASSERT_EQ(broker_stop(&bf), 0);
+}
+
 /* A listening socket at the fixture's control path, as dmbrokerd.socket would make it. */
 static int make_activation_socket(void)
 {
