@@ -1363,6 +1363,43 @@ static void report_overlap(struct walk *w, const char *path, const struct policy
 }
 
 /*
+ * The guest's claims of one kind, sorted (cmp_claim_ref); NULL when there
+ * are fewer than two (*ret_n says how many) or memory ran out (w->oom).
+ * Ranges that are backwards were reported already and are left out.
+ * by_device: PCI claims keyed by device (start = SBDF >> 3, end = SBDF).
+ */
+static struct claim_ref *sorted_claims(struct walk *w, const struct policy_guest *g, unsigned kind,
+                                       bool by_device, size_t *ret_n)
+{
+	struct claim_ref *v;
+	size_t n = 0;
+
+	for (unsigned d = 0; d < g->n_dms; d++)
+		n += g->dms[d].n_claims[kind];
+	*ret_n = n;
+	if (n < 2)
+		return NULL;
+	v = malloc(n * sizeof(*v));
+	if (!v) {
+		w->oom = true;
+		return NULL;
+	}
+	n = 0;
+	for (unsigned d = 0; d < g->n_dms; d++)
+		for (unsigned i = 0; i < g->dms[d].n_claims[kind]; i++) {
+			const struct dmp_range *r = &g->dms[d].claims[kind][i];
+
+			if (r->start > r->end)
+				continue;
+			v[n++] = by_device ? (struct claim_ref){r->start >> 3, r->start, d, i}
+			                   : (struct claim_ref){r->start, r->end, d, i};
+		}
+	qsort(v, n, sizeof(*v), cmp_claim_ref);
+	*ret_n = n;
+	return v;
+}
+
+/*
  * Every claim that overlaps another in the same guest, in O(n log n): sorted
  * by start, each claim is compared with the one reaching furthest so far,
  * which overlaps it if anything before it does.
@@ -1370,29 +1407,13 @@ static void report_overlap(struct walk *w, const char *path, const struct policy
 static void check_overlaps(struct walk *w, const char *path, const struct policy_guest *g)
 {
 	for (unsigned k = 0; k < DMP_CLAIM_KINDS; k++) {
-		struct claim_ref *v, *best;
-		size_t n = 0;
+		struct claim_ref *best;
+		size_t n;
+		struct claim_ref *v = sorted_claims(w, g, k, false, &n);
 
-		for (unsigned d = 0; d < g->n_dms; d++)
-			n += g->dms[d].n_claims[k];
-		if (n < 2)
+		if (!v)
 			continue;
-		v = malloc(n * sizeof(*v));
-		if (!v) {
-			w->oom = true;
-			return;
-		}
-		n = 0;
-		for (unsigned d = 0; d < g->n_dms; d++)
-			for (unsigned i = 0; i < g->dms[d].n_claims[k]; i++) {
-				const struct dmp_range *r = &g->dms[d].claims[k][i];
-
-				if (r->start > r->end)
-					continue; /* bad_claim, already reported */
-				v[n++] = (struct claim_ref){r->start, r->end, d, i};
-			}
-		qsort(v, n, sizeof(*v), cmp_claim_ref);
-		best = n ? &v[0] : NULL;
+		best = &v[0];
 		for (size_t i = 1; i < n; i++) {
 			if (v[i].start <= best->end)
 				report_overlap(w, path, g, k, &v[i], best);
@@ -1410,27 +1431,12 @@ static void check_overlaps(struct walk *w, const char *path, const struct policy
  */
 static void check_pci_devices(struct walk *w, const char *path, const struct policy_guest *g)
 {
-	struct claim_ref *v;
-	size_t n = 0;
-
-	for (unsigned d = 0; d < g->n_dms; d++)
-		n += g->dms[d].n_claims[DMP_CLAIM_PCI];
-	if (n < 2)
-		return;
-	v = malloc(n * sizeof(*v));
-	if (!v) {
-		w->oom = true;
-		return;
-	}
-	n = 0;
-	for (unsigned d = 0; d < g->n_dms; d++)
-		for (unsigned i = 0; i < g->dms[d].n_claims[DMP_CLAIM_PCI]; i++) {
-			uint64_t sbdf = g->dms[d].claims[DMP_CLAIM_PCI][i].start;
-
-			v[n++] = (struct claim_ref){sbdf >> 3, sbdf, d, i};
-		}
+	size_t n;
 	/* Sorted by device, then by device model: one device's claims are adjacent. */
-	qsort(v, n, sizeof(*v), cmp_claim_ref);
+	struct claim_ref *v = sorted_claims(w, g, DMP_CLAIM_PCI, true, &n);
+
+	if (!v)
+		return;
 	for (size_t i = 1; i < n; i++) {
 		char p[PATH_LEN];
 
