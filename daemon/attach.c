@@ -122,7 +122,7 @@ static void on_fail(evutil_socket_t fd, short what, void *arg)
 	struct bdomain *d = arg;
 
 	(void)fd, (void)what;
-	log_error("dom%u: attach failed: %s", d->domid, d->fail_msg);
+	/* The event is the one record of it (logged as an error). */
 	broker_event(d->b, "attach-failed", d, NULL, "%s", d->fail_msg);
 	domain_teardown(d, false);
 }
@@ -160,7 +160,7 @@ static void on_timeout(evutil_socket_t fd, short what, void *arg)
 }
 
 struct bdomain *domain_new(struct broker *b, const struct hv_domain_info *info, struct policy *p,
-			   const struct policy_guest *g)
+                           const struct policy_guest *g)
 {
 	struct bdomain *d = calloc(1, sizeof(*d));
 
@@ -260,7 +260,7 @@ int attach_domain(struct broker *b, uint32_t domid, attach_done_fn done, void *o
 	d->attached_ns = util_now_ns();
 	broker_event(b, "attach", d, NULL, "%u device models, %u vCPUs", d->n_dms, d->nr_vcpus);
 	broker_event(b, "placement", d, NULL, "policy %s, guest entry %s: %s", b->cfg.policy_path,
-		     describe_match(g, match, sizeof(match)), dm_names(g, names, sizeof(names)));
+	             describe_match(g, match, sizeof(match)), dm_names(g, names, sizeof(names)));
 	for (unsigned i = 0; r == 0 && i < d->n_dms; i++)
 		r = dm_prepare(&d->dms[i]);
 	for (unsigned i = 0; r == 0 && i < d->n_dms; i++)

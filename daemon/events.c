@@ -66,22 +66,38 @@ uint64_t events_count(const struct events *e, const char *kind)
 }
 
 /* A log line; under systemd the journal also gets the fields, for journalctl DMB_DOMID=5. */
+/* Failures are errors, trouble a warning, the rest the normal course of things. */
+static int event_level(const char *kind)
+{
+	static const char *const errors[] = {"attach-failed", "crash-loop", "failed", "violation"};
+	static const char *const warnings[] = {"crash", "pause", "destroy"};
+
+	for (size_t i = 0; i < ARRAY_SIZE(errors); i++)
+		if (!strcmp(kind, errors[i]))
+			return LOG_ERR;
+	for (size_t i = 0; i < ARRAY_SIZE(warnings); i++)
+		if (!strcmp(kind, warnings[i]))
+			return LOG_WARNING;
+	return LOG_INFO;
+}
+
 static void log_event(struct events *e, const struct event_record *ev)
 {
+	int level = event_level(ev->kind);
 	char line[400], f_dom[40], f_dm[48], f_pid[32], f_kind[40];
 	const char *fields[5];
 	unsigned n = 0;
 
 	if (ev->dm[0])
 		snprintf(line, sizeof(line), "event %s dom%lld/%s: %s", ev->kind,
-			 (long long)ev->domid, ev->dm, ev->msg);
+		         (long long)ev->domid, ev->dm, ev->msg);
 	else if (ev->domid >= 0)
 		snprintf(line, sizeof(line), "event %s dom%lld (%s): %s", ev->kind,
-			 (long long)ev->domid, ev->domain, ev->msg);
+		         (long long)ev->domid, ev->domain, ev->msg);
 	else
 		snprintf(line, sizeof(line), "event %s: %s", ev->kind, ev->msg);
 	if (!e->journal) {
-		log_info("%s", line);
+		log_msg(level, "%s", line);
 		return;
 	}
 	snprintf(f_kind, sizeof(f_kind), "DMB_EVENT=%s", ev->kind);
@@ -99,12 +115,12 @@ static void log_event(struct events *e, const struct event_record *ev)
 		fields[n++] = f_pid;
 	}
 	fields[n] = NULL;
-	if (sdn_journal(LOG_INFO, line, fields) < 0)
-		log_info("%s", line);
+	if (sdn_journal(level, line, fields) < 0)
+		log_msg(level, "%s", line);
 }
 
 void events_emit(struct events *e, const char *kind, int64_t domid, const char *domain,
-		 const char *dm, pid_t pid, const char *msg)
+                 const char *dm, pid_t pid, const char *msg)
 {
 	struct event_record *ev = &e->ring[e->next_seq % EVENTS_RING];
 

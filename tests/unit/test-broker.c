@@ -146,6 +146,10 @@ TEST_TIMEOUT(attach_rolls_back_when_a_device_model_exits_before_ready, 60)
 	ASSERT_CONTAINS(json_object_get_string(err), "rogue");
 	ASSERT_CONTAINS(json_object_get_string(err), "before it was ready");
 	json_object_put(rep);
+	/* Logged once, as an error: the attach-failed event. */
+	ASSERT_TRUE(broker_log_contains(&bf, "error: event attach-failed dom1 (demo-2): device "
+	                                     "model rogue"));
+	ASSERT_FALSE(broker_log_contains(&bf, "attach failed:"));
 	/* Nothing stays: no servers, no device-model processes, no domain entry. */
 	ASSERT_EQ(servers_in_use(dom), 0);
 	ASSERT_EQ(processes_with_uid_range(210000, 500), 0);
