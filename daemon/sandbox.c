@@ -13,7 +13,9 @@
  * emptied and the securebits locked inside IDS, before setresuid(), since
  * both need CAP_SETPCAP, which the uid change takes away (CAPS then empties
  * and verifies what is left); RLIMIT_NOFILE is set at the end of FDS, since
- * the fd shuffle may need more numbers than the DM is allowed; the cgroup
+ * the fd shuffle may need more numbers than the DM is allowed.  FDS comes
+ * before IDS: no moment runs with the device model's uid and a broker fd
+ * it should not have (the process is not dumpable then either); the cgroup
  * is entered at clone time.  A seccomp compile error is reported as step
  * SECCOMP although it happens in the parent, before any child exists.
  *
@@ -95,9 +97,9 @@ struct child_ctx {
 static const char *const step_names[SANDBOX_STEP_COUNT] = {
         [SANDBOX_STEP_NONE] = "none",       [SANDBOX_STEP_PREPARE] = "prepare",
         [SANDBOX_STEP_CLONE] = "clone",     [SANDBOX_STEP_MOUNTS] = "mounts",
-        [SANDBOX_STEP_IDS] = "ids",         [SANDBOX_STEP_CAPS] = "caps",
-        [SANDBOX_STEP_RLIMITS] = "rlimits", [SANDBOX_STEP_SESSION] = "session",
-        [SANDBOX_STEP_FDS] = "fds",         [SANDBOX_STEP_NNP] = "no_new_privs",
+        [SANDBOX_STEP_FDS] = "fds",         [SANDBOX_STEP_IDS] = "ids",
+        [SANDBOX_STEP_CAPS] = "caps",       [SANDBOX_STEP_RLIMITS] = "rlimits",
+        [SANDBOX_STEP_SESSION] = "session", [SANDBOX_STEP_NNP] = "no_new_privs",
         [SANDBOX_STEP_SECCOMP] = "seccomp", [SANDBOX_STEP_EXEC] = "exec",
 };
 
@@ -718,9 +720,9 @@ static const struct {
 	int (*fn)(struct child_ctx *c);
 } child_steps[] = {
         {SANDBOX_STEP_CLONE, step_clone},     {SANDBOX_STEP_MOUNTS, step_mounts},
-        {SANDBOX_STEP_IDS, step_ids},         {SANDBOX_STEP_CAPS, step_caps},
-        {SANDBOX_STEP_RLIMITS, step_rlimits}, {SANDBOX_STEP_SESSION, step_session},
-        {SANDBOX_STEP_FDS, step_fds},         {SANDBOX_STEP_NNP, step_nnp},
+        {SANDBOX_STEP_FDS, step_fds},         {SANDBOX_STEP_IDS, step_ids},
+        {SANDBOX_STEP_CAPS, step_caps},       {SANDBOX_STEP_RLIMITS, step_rlimits},
+        {SANDBOX_STEP_SESSION, step_session}, {SANDBOX_STEP_NNP, step_nnp},
         {SANDBOX_STEP_SECCOMP, step_seccomp}, {SANDBOX_STEP_EXEC, step_exec},
 };
 

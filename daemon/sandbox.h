@@ -34,11 +34,11 @@ enum sandbox_step {
 	SANDBOX_STEP_PREPARE, /* parent: open the binary, pipes (no child yet) */
 	SANDBOX_STEP_CLONE,   /* clone3 into namespaces and cgroup */
 	SANDBOX_STEP_MOUNTS,  /* private mounts, minimal root, pivot_root */
+	SANDBOX_STEP_FDS,     /* stdio, fd 3, close_range: before the uid is the DM's */
 	SANDBOX_STEP_IDS,     /* setgroups, setresgid, setresuid */
 	SANDBOX_STEP_CAPS,    /* capabilities, bounding and ambient sets */
 	SANDBOX_STEP_RLIMITS,
 	SANDBOX_STEP_SESSION, /* setsid, no controlling tty */
-	SANDBOX_STEP_FDS,     /* stdio, fd 3, close_range */
 	SANDBOX_STEP_NNP,     /* no_new_privs */
 	SANDBOX_STEP_SECCOMP,
 	SANDBOX_STEP_EXEC,

@@ -900,9 +900,9 @@ TEST(sandbox_rejects_bad_specs)
 
 TEST(sandbox_step_names)
 {
-	static const char *const names[] = {"none", "prepare",      "clone",   "mounts",
-	                                    "ids",  "caps",         "rlimits", "session",
-	                                    "fds",  "no_new_privs", "seccomp", "exec"};
+	static const char *const names[] = {"none",    "prepare",      "clone",   "mounts",
+	                                    "fds",     "ids",          "caps",    "rlimits",
+	                                    "session", "no_new_privs", "seccomp", "exec"};
 
 	ASSERT_EQ(ARRAY_SIZE(names), SANDBOX_STEP_COUNT);
 	for (int i = 0; i < SANDBOX_STEP_COUNT; i++)
