@@ -3,6 +3,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <pwd.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -690,6 +691,25 @@ void fake_log_quiet(void)
 	log_set_level(LOG_DEBUG); /* every line is formatted, even if dropped */
 	if (!v || !*v || !strcmp(v, "0"))
 		log_set_sink(drop_line, NULL);
+}
+
+const char *fake_some_user(void)
+{
+	static char name[64];
+	struct passwd *pw = getpwnam("nobody");
+
+	if (pw && pw->pw_uid && pw->pw_gid) {
+		snprintf(name, sizeof(name), "%s", pw->pw_name);
+		return name;
+	}
+	setpwent();
+	while ((pw = getpwent()))
+		if (pw->pw_uid && pw->pw_gid && pw->pw_name[0] >= 'a' && pw->pw_name[0] <= 'z') {
+			snprintf(name, sizeof(name), "%s", pw->pw_name);
+			break;
+		}
+	endpwent();
+	return name[0] ? name : NULL;
 }
 
 int fake_count_fds(void)

@@ -137,6 +137,8 @@ void fake_children_close_all(void);
 
 /* Format log lines and drop them, unless FUZZ_VERBOSE is set in the environment. */
 void fake_log_quiet(void);
+/* A user the broker may run fake device models as: "nobody", or the first other non-root one. */
+const char *fake_some_user(void);
 /* Open fds of this process among 0..1023 (cheap enough per input). */
 int fake_count_fds(void);
 

@@ -25,7 +25,6 @@
  */
 #include <errno.h>
 #include <fcntl.h>
-#include <pwd.h>
 #include <sched.h>
 #include <signal.h>
 #include <stdio.h>
@@ -353,25 +352,6 @@ static void become_root(void)
 	close(fd);
 }
 
-static const char *some_user(void)
-{
-	static char name[64];
-	struct passwd *pw = getpwnam("nobody");
-
-	if (pw && pw->pw_uid && pw->pw_gid) {
-		snprintf(name, sizeof(name), "%s", pw->pw_name);
-		return name;
-	}
-	setpwent();
-	while ((pw = getpwent()))
-		if (pw->pw_uid && pw->pw_gid && pw->pw_name[0] >= 'a' && pw->pw_name[0] <= 'z') {
-			snprintf(name, sizeof(name), "%s", pw->pw_name);
-			break;
-		}
-	endpwent();
-	return name[0] ? name : NULL;
-}
-
 int LLVMFuzzerInitialize(int *argc, char ***argv)
 {
 	const char *user;
@@ -382,7 +362,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 	fake_log_quiet();
 	signal(SIGPIPE, SIG_IGN);
 	become_root();
-	user = some_user();
+	user = fake_some_user();
 	if (!user) {
 		fprintf(stderr, "fuzz-control: no non-root user in the user database\n");
 		exit(1);

@@ -51,7 +51,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <pwd.h>
 #include <sys/eventfd.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
@@ -939,30 +938,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 /* ---- once ---------------------------------------------------------------------- */
 
-static const char *some_user(void)
-{
-	static char name[64];
-	struct passwd *pw = getpwnam("nobody");
-
-	if (pw && pw->pw_uid && pw->pw_gid) {
-		snprintf(name, sizeof(name), "%s", pw->pw_name);
-		return name;
-	}
-	setpwent();
-	while ((pw = getpwent()))
-		if (pw->pw_uid && pw->pw_gid && pw->pw_name[0] >= 'a' && pw->pw_name[0] <= 'z') {
-			snprintf(name, sizeof(name), "%s", pw->pw_name);
-			break;
-		}
-	endpwent();
-	return name[0] ? name : NULL;
-}
-
 int LLVMFuzzerInitialize(int *argc, char ***argv)
 {
 	struct policy_errors errs;
 	struct policy *p = NULL;
-	const char *user = some_user();
+	const char *user = fake_some_user();
 	char text[sizeof(policy_text) + 256], *o = text;
 
 	(void)argc, (void)argv;
