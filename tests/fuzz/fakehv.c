@@ -110,6 +110,21 @@ static struct fake_server *server_of(struct fake_hv *f, uint32_t domid, uint16_t
 	return &d->srv[id];
 }
 
+/* enter() for a call on one server: 0 and *ret, the injected fault, or -ENOENT. */
+static int enter_server(struct fake_hv *f, const struct fake_call *c, struct fake_server **ret)
+{
+	struct fake_server *s;
+	int r = enter(f, c);
+
+	if (r < 0)
+		return r;
+	s = server_of(f, c->domid, c->id);
+	if (!s)
+		return -ENOENT;
+	*ret = s;
+	return 0;
+}
+
 static void fake_close(struct hv *hv)
 {
 	(void)hv;
@@ -290,13 +305,10 @@ static int fake_map_range(struct hv *hv, uint32_t domid, uint16_t id, enum hv_ra
 	                      .end = end};
 	struct fake_server *s;
 	struct fake_rangeset *rs;
-	int r = enter(f, &c);
+	int r = enter_server(f, &c, &s);
 
 	if (r < 0)
 		return leave(f, &c, r);
-	s = server_of(f, domid, id);
-	if (!s)
-		return leave(f, &c, -ENOENT);
 	if ((unsigned)type > HV_RANGE_PCI || start > end)
 		return leave(f, &c, -EINVAL);
 	rs = &s->rs[type];
@@ -315,13 +327,10 @@ static int fake_set_server_state(struct hv *hv, uint32_t domid, uint16_t id, boo
 	struct fake_hv *f = fake_of(hv);
 	struct fake_call c = {.op = FOP_SERVER_STATE, .domid = domid, .id = id, .level = enabled};
 	struct fake_server *s;
-	int r = enter(f, &c);
+	int r = enter_server(f, &c, &s);
 
 	if (r < 0)
 		return leave(f, &c, r);
-	s = server_of(f, domid, id);
-	if (!s)
-		return leave(f, &c, -ENOENT);
 	s->enabled = enabled;
 	return leave(f, &c, 0);
 }
@@ -361,13 +370,10 @@ static int fake_pages_open(struct hv *hv, uint32_t domid, uint16_t id, struct hv
 	struct fake_call c = {.op = FOP_PAGES_OPEN, .domid = domid, .id = id};
 	struct fake_server *s;
 	struct fake_pages *p;
-	int r = enter(f, &c);
+	int r = enter_server(f, &c, &s);
 
 	if (r < 0)
 		return leave(f, &c, r);
-	s = server_of(f, domid, id);
-	if (!s)
-		return leave(f, &c, -ENOENT);
 	p = calloc(1, sizeof(*p));
 	if (!p)
 		return leave(f, &c, -ENOMEM);
@@ -441,13 +447,10 @@ static int fake_ports_bind(struct hv *hv, uint32_t domid, uint16_t id, unsigned 
 	struct fake_call c = {.op = FOP_PORTS_BIND, .domid = domid, .id = id};
 	struct fake_server *s;
 	struct fake_ports *p;
-	int r = enter(f, &c);
+	int r = enter_server(f, &c, &s);
 
 	if (r < 0)
 		return leave(f, &c, r);
-	s = server_of(f, domid, id);
-	if (!s)
-		return leave(f, &c, -ENOENT);
 	/* Xen writes vp_eport only into an enabled server's page. */
 	if (!s->enabled || !pages || pages->domid != domid || pages->server_id != id)
 		return leave(f, &c, -EINVAL);
