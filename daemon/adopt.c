@@ -284,7 +284,8 @@ static void adopt_dm(struct bdm *dm, json_object *rec)
 	dm->uid = (uid_t)jint(rec, "uid", 0);
 	dm->gid = (gid_t)jint(rec, "gid", 0);
 	dm->pid = (pid_t)jint(rec, "pid", -1);
-	dm->pidfd = open_same(dm->pid, (uint64_t)jint(rec, "start_time", 0), dm->uid);
+	dm->start_time = (uint64_t)jint(rec, "start_time", 0);
+	dm->pidfd = open_same(dm->pid, dm->start_time, dm->uid);
 	if (dm->pidfd >= 0 && jint(rec, "uid_from_pool", 0) && b->uids &&
 	    uidpool_reserve(b->uids, dm->uid) == 0)
 		dm->uid_from_pool = true;

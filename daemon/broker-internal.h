@@ -59,7 +59,8 @@ struct bdm {
 	struct event *ev_sock, *ev_pid, *ev_timer;
 	struct logcap *log;
 	uint64_t started_ns;
-	int last_status; /* wait status of the last exit */
+	uint64_t start_time; /* of pid, in clock ticks since boot (/proc/PID/stat): its identity */
+	int last_status;     /* wait status of the last exit */
 	/* supervision */
 	unsigned restarts; /* total restarts since attach */
 	/* Recent crash times, for the restart window: max_restarts + 1 must fit. */
@@ -109,6 +110,8 @@ struct bdomain {
 	char fail_msg[160];
 	struct attach_waiter *waiters;
 	uint64_t attached_ns;
+	/* Its policy snapshot's name in the state directory, once written ("" before). */
+	char snapshot[17];
 	/* State saves a device model causes (BAR moves) at most every STATE_SAVE_GAP_NS. */
 	uint64_t saved_ns;
 	bool save_pending;

@@ -180,6 +180,9 @@ static int start_process(struct bdm *dm, int child_sock, int out_w, int err_w, i
 		                 c->name, sandbox_step_name(err.step));
 	dm->pid = child.pid;
 	dm->pidfd = child.pidfd;
+	/* Read while it is our unreaped child: the pid cannot be anyone else's yet. */
+	dm->start_time = 0;
+	(void)state_start_time(dm->pid, &dm->start_time);
 	return 0;
 }
 

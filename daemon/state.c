@@ -115,18 +115,20 @@ int state_init(struct broker *b)
 /* The normalised policy, once per content: its hash names it. */
 static int snapshot_policy(struct broker *b, const struct policy *p, char *name, size_t len)
 {
-	char path[600];
+	char path[600], hash[17];
 	char *text = policy_to_json(p);
 	struct stat st;
 	int r = 0;
 
 	if (!text)
 		return -ENOMEM;
-	snprintf(name, len, "%016llx", (unsigned long long)fnv1a(text));
-	snprintf(path, sizeof(path), "%s/policies/%s.json", b->cfg.state_dir, name);
+	snprintf(hash, sizeof(hash), "%016llx", (unsigned long long)fnv1a(text));
+	snprintf(path, sizeof(path), "%s/policies/%s.json", b->cfg.state_dir, hash);
 	if (stat(path, &st) < 0)
 		r = write_atomic(path, text);
 	free(text);
+	if (r == 0)
+		snprintf(name, len, "%s", hash);
 	return r;
 }
 
@@ -223,14 +225,12 @@ static json_object *ports_json(struct bdm *dm)
 static json_object *dm_json(struct bdm *dm)
 {
 	json_object *o = json_object_new_object();
-	uint64_t start = 0;
 
-	if (dm->pid > 0)
-		(void)state_start_time(dm->pid, &start);
 	json_object_object_add(o, "name", json_object_new_string(dm->cfg->name));
 	json_object_object_add(o, "state", json_object_new_string(dm_state_name(dm->state)));
 	json_object_object_add(o, "pid", json_object_new_int64(dm->pid));
-	json_object_object_add(o, "start_time", json_object_new_int64((int64_t)start));
+	json_object_object_add(o, "start_time",
+	                       json_object_new_int64(dm->pid > 0 ? (int64_t)dm->start_time : 0));
 	json_object_object_add(o, "uid", json_object_new_int64(dm->pid > 0 ? dm->uid : 0));
 	json_object_object_add(o, "gid", json_object_new_int64(dm->pid > 0 ? dm->gid : 0));
 	json_object_object_add(o, "uid_from_pool", json_object_new_boolean(dm->uid_from_pool));
@@ -246,15 +246,18 @@ static json_object *dm_json(struct bdm *dm)
 int state_save_domain(struct bdomain *d)
 {
 	struct broker *b = d->b;
-	char path[600], snap[32], boot[64];
+	char path[600], boot[64];
 	json_object *o, *dms;
 	int r;
 
 	if (d->state == BD_DETACHING)
 		return 0;
-	r = snapshot_policy(b, d->policy, snap, sizeof(snap));
-	if (r < 0)
-		return log_errno(r, "dom%u: save the policy snapshot", d->domid);
+	/* A domain keeps its policy: the snapshot is written (and named) once. */
+	if (!d->snapshot[0]) {
+		r = snapshot_policy(b, d->policy, d->snapshot, sizeof(d->snapshot));
+		if (r < 0)
+			return log_errno(r, "dom%u: save the policy snapshot", d->domid);
+	}
 	o = json_object_new_object();
 	dms = json_object_new_array();
 	json_object_object_add(o, "version", json_object_new_int(STATE_VERSION));
@@ -265,7 +268,7 @@ int state_save_domain(struct bdomain *d)
 	json_object_object_add(o, "nr_vcpus", json_object_new_int64(d->nr_vcpus));
 	/* Half an attach is not adopted but undone: this says what there is to undo. */
 	json_object_object_add(o, "attaching", json_object_new_boolean(d->state == BD_ATTACHING));
-	json_object_object_add(o, "policy", json_object_new_string(snap));
+	json_object_object_add(o, "policy", json_object_new_string(d->snapshot));
 	json_object_object_add(o, "guest",
 	                       json_object_new_int64((int64_t)(d->guest - d->policy->guests)));
 	for (unsigned i = 0; i < d->n_dms; i++)
