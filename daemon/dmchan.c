@@ -162,14 +162,22 @@ static bool msi_data_ok(uint32_t data)
 	return vector >= 16 && delivery <= 1 && (data >> 16) == 0;
 }
 
-static int mediate(struct bdm *dm, const struct dmp_dmop *op, const char **what)
+/* DMP_DMOP_* by number, for the audit records; 0 stands for any unknown one. */
+static const char *const dmop_names[DM_AUDIT_KEYS / 2] = {"unknown", "isa-irq", "pci-intx", "msi",
+                                                          "bar-move"};
+
+static unsigned dmop_index(const struct dmp_dmop *op)
+{
+	return op->op < ARRAY_SIZE(dmop_names) ? op->op : 0;
+}
+
+static int mediate(struct bdm *dm, const struct dmp_dmop *op)
 {
 	struct hv *hv = dm->dom->b->hv;
 	uint32_t domid = dm->dom->domid;
 
 	switch (op->op) {
 	case DMP_DMOP_ISA_IRQ:
-		*what = "isa-irq";
 		if (op->u.isa_irq.irq > 15 || op->u.isa_irq.level > 1)
 			return -EINVAL;
 		if (!irq_allowed(dm, op->u.isa_irq.irq))
@@ -177,7 +185,6 @@ static int mediate(struct bdm *dm, const struct dmp_dmop *op, const char **what)
 		return hv_set_isa_irq_level(hv, domid, (uint8_t)op->u.isa_irq.irq,
 		                            op->u.isa_irq.level);
 	case DMP_DMOP_PCI_INTX:
-		*what = "pci-intx";
 		if (op->u.pci_intx.pin > 3 || op->u.pci_intx.level > 1)
 			return -EINVAL;
 		if (!owns_pci(dm, op->u.pci_intx.sbdf))
@@ -185,7 +192,6 @@ static int mediate(struct bdm *dm, const struct dmp_dmop *op, const char **what)
 		return hv_set_pci_intx_level(hv, domid, op->u.pci_intx.sbdf,
 		                             (uint8_t)op->u.pci_intx.pin, op->u.pci_intx.level);
 	case DMP_DMOP_MSI:
-		*what = "msi";
 		/* Only PCI functions signal MSIs, and only to the local APIC window. */
 		if (!dm->claims.n[DMP_CLAIM_PCI])
 			return -EPERM;
@@ -193,10 +199,8 @@ static int mediate(struct bdm *dm, const struct dmp_dmop *op, const char **what)
 			return -EINVAL;
 		return hv_inject_msi(hv, domid, op->u.msi.addr, op->u.msi.data);
 	case DMP_DMOP_BAR_MOVE:
-		*what = "bar-move";
 		return do_bar_move(dm, op);
 	}
-	*what = "unknown";
 	return -EOPNOTSUPP;
 }
 
@@ -219,9 +223,6 @@ static int on_ready(struct bdm *dm, const struct frame *f)
 	return 0;
 }
 
-static const char *const dmop_names[DM_AUDIT_KEYS / 2] = {"unknown", "isa-irq", "pci-intx", "msi",
-                                                          "bar-move"};
-
 void dmchan_flush_audit(struct bdm *dm, uint64_t now)
 {
 	if (now - dm->audit_window_ns < 1000000000ull)
@@ -241,9 +242,10 @@ void dmchan_flush_audit(struct bdm *dm, uint64_t now)
 }
 
 /* The audit record of a hypercall made (or refused) on a device model's behalf. */
-static void audit_dmop(struct bdm *dm, const struct dmp_dmop *op, const char *what, int r)
+static void audit_dmop(struct bdm *dm, const struct dmp_dmop *op, int r)
 {
-	unsigned k = (op->op < DM_AUDIT_KEYS / 2 ? op->op : 0) * 2 + (r < 0);
+	const char *what = dmop_names[dmop_index(op)];
+	unsigned k = dmop_index(op) * 2 + (r < 0);
 
 	dmchan_flush_audit(dm, util_now_ns());
 	if (dm->audit_listed[k] >= DM_AUDIT_PER_SEC) {
@@ -261,17 +263,16 @@ static void audit_dmop(struct bdm *dm, const struct dmp_dmop *op, const char *wh
 static int on_dmop(struct bdm *dm, const struct frame *f)
 {
 	struct dmp_dmop op;
-	const char *what = "?";
 	int r;
 
 	if (frame_get(f, &op, sizeof(op)) < 0)
 		return -EBADMSG;
-	r = mediate(dm, &op, &what);
+	r = mediate(dm, &op);
 	if (r < 0)
 		dm->dmops_refused++;
 	else
 		dm->dmops_granted++;
-	audit_dmop(dm, &op, what, r);
+	audit_dmop(dm, &op, r);
 	return reply(dm, f->hdr.id, r < 0 ? r : 0) < 0 ? -EPIPE : 0;
 }
 
