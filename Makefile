@@ -444,26 +444,17 @@ $(PATHS_STAMP): FORCE
 # the $(BIN) ones are.
 INST_BROKER := $(BUILD)/install/dmbrokerd
 INST_CTL    := $(BUILD)/install/dmbrokerctl
-$(O)/daemon/main-installed.o: daemon/main.c $(PATHS_STAMP)
+$(O)/%-installed.o: %.c $(PATHS_STAMP)
 	@mkdir -p $(dir $@)
 	$(call msg,CC,$@)
 	$(Q)$(CC) $(ALL_CFLAGS) -DDMB_LIBEXECDIR='"$(LIBEXECDIR)"' -c -o $@ $<
 
-$(O)/cli/dmbrokerctl-installed.o: cli/dmbrokerctl.c $(PATHS_STAMP)
-	@mkdir -p $(dir $@)
-	$(call msg,CC,$@)
-	$(Q)$(CC) $(ALL_CFLAGS) -DDMB_LIBEXECDIR='"$(LIBEXECDIR)"' -c -o $@ $<
-
-$(INST_CTL): $(O)/cli/dmbrokerctl-installed.o $(LIBDAEMON) $(LIBHV) $(LIBSIM) $(BASE_LIBS)
+$(INST_BROKER): $(O)/daemon/main-installed.o
+$(INST_CTL): $(O)/cli/dmbrokerctl-installed.o
+$(INST_BROKER) $(INST_CTL): $(LIBDAEMON) $(LIBHV) $(LIBSIM) $(BASE_LIBS)
 	@mkdir -p $(dir $@)
 	$(call msg,LD,$@)
-	$(Q)$(CC) $(ALL_LDFLAGS) -o $@ $^ $(PKG_LIBS_JSON) $(PKG_LIBS_EVENT) $(PKG_LIBS_SECCOMP) \
-		$(PKG_LIBS_CAPNG) $(XEN_LIBS) -lpthread
-
-$(INST_BROKER): $(O)/daemon/main-installed.o $(LIBDAEMON) $(LIBHV) $(LIBSIM) $(BASE_LIBS)
-	@mkdir -p $(dir $@)
-	$(call msg,LD,$@)
-	$(Q)$(CC) $(ALL_LDFLAGS) -o $@ $^ $(PKG_LIBS_EVENT) $(PKG_LIBS_JSON) $(PKG_LIBS_SECCOMP) \
+	$(Q)$(CC) $(ALL_LDFLAGS) -o $@ $(filter %.o,$^) $(filter-out %.o,$^) $(PKG_LIBS_EVENT) $(PKG_LIBS_JSON) $(PKG_LIBS_SECCOMP) \
 		$(PKG_LIBS_CAPNG) $(XEN_LIBS) -lpthread
 
 LIBDMB_PUB  := $(BUILD)/lib/libdmb.a
